@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up if needed, then run the test suite (arguments go to pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export KEDRO_DISABLE_TELEMETRY=1 DO_NOT_TRACK=true
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

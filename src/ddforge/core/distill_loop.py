@@ -1,0 +1,84 @@
+"""The outer distillation loop: progress, snapshots, non-finite guard, checkpoint and resume.
+
+Method-agnostic: it drives any object with `step(iteration)`, `state_dict()`,
+`load_state_dict()` and `snapshot()`. A checkpoint is only resumed when its `run_key` (hash of
+config, data and buffer fingerprints) matches, so a changed config never continues a stale run.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from ddforge.core.atomic import atomic_torch_save
+from ddforge.core.progress import Progress
+from ddforge.errors import NonFiniteError
+
+log = logging.getLogger(__name__)
+
+
+class Distiller(Protocol):
+    consecutive_nonfinite: int
+    nonfinite_total: int
+
+    def step(self, iteration: int) -> Any: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+    def snapshot(self) -> dict: ...
+
+
+def run_distillation(
+    distiller: Distiller,
+    *,
+    iterations: int,
+    label: str,
+    run_key: str,
+    checkpoint_path: str | Path | None,
+    checkpoint_every: int,
+    snapshot_every: int,
+    max_consecutive_nonfinite: int,
+    log_every: int = 10,
+) -> dict:
+    """Runs (or resumes) `iterations` steps; returns history and the snapshots taken every `snapshot_every`."""
+    history: dict[str, list] = {"loss": [], "lr": [], "start_epoch": [], "applied": []}
+    snapshots: list[dict] = []
+    begin = 0
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, weights_only=True, map_location="cpu")
+        if state.get("run_key") == run_key:
+            distiller.load_state_dict(state["distiller"])
+            history, snapshots, begin = state["history"], state["snapshots"], int(state["iteration"])
+            log.info("%s: resuming from checkpoint %s at iteration %d/%d", label, ckpt, begin, iterations)
+        else:
+            log.warning("%s: ignoring checkpoint %s made with a different config or data", label, ckpt)
+    if begin == 0:
+        snapshots.append({"iteration": 0, **distiller.snapshot()})
+    progress = Progress(log, label, iterations, start=begin, every=log_every)
+    for it in range(begin, iterations):
+        result = distiller.step(it)
+        history["loss"].append(result.loss)
+        history["lr"].append(float(distiller.snapshot()["lr"]))
+        history["start_epoch"].append(result.start_epoch)
+        history["applied"].append(bool(result.applied))
+        if not result.finite:
+            log.warning("%s: iteration %d: non-finite loss or update, step skipped", label, it)
+            if distiller.consecutive_nonfinite >= max_consecutive_nonfinite:
+                raise NonFiniteError(
+                    f"{label}: {distiller.consecutive_nonfinite} consecutive non-finite iterations "
+                    f"(last loss {result.loss}); lower lr_img / lr_lr or check the expert buffer"
+                )
+        done = it + 1
+        if done % snapshot_every == 0 or done == iterations:
+            snapshots.append({"iteration": done, **distiller.snapshot()})
+        progress.update(done, loss=result.loss, lr=history["lr"][-1])
+        if ckpt is not None and (done % checkpoint_every == 0 or done == iterations):
+            atomic_torch_save(
+                {"run_key": run_key, "iteration": done, "distiller": distiller.state_dict(),
+                 "history": history, "snapshots": snapshots},
+                ckpt,
+            )
+    history["nonfinite_total"] = distiller.nonfinite_total
+    return {"history": history, "snapshots": snapshots}

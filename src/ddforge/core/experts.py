@@ -1,0 +1,58 @@
+"""Expert trajectories: networks trained on real data, snapshotted as flat vectors every epoch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ddforge.core.augment import DSAConfig
+from ddforge.core.flat import flatten_parameters
+from ddforge.core.networks import NetworkSpec, build_network
+from ddforge.core.training import predict_logits, train_classifier
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    epochs: int = 6
+    lr: float = 0.01
+    batch_size: int = 256
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    dsa: bool = True
+
+
+def train_expert(
+    spec: NetworkSpec,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: ExpertConfig,
+    *,
+    seed: int,
+    generator: torch.Generator,
+    eval_images: torch.Tensor | None = None,
+    eval_labels: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """One trajectory [epochs+1, P] (init plus every epoch) and the per-epoch held-out accuracy.
+
+    Every snapshot is a copy: a view of the live weights would make all epochs equal the last
+    (the defect of the released MTT buffer code on CPU).
+    """
+    net = build_network(spec, seed, device)
+    snapshots = [flatten_parameters(net).cpu()]
+    accuracy: list[float] = []
+
+    def on_epoch_end(epoch: int, model: nn.Module) -> None:
+        snapshots.append(flatten_parameters(model).cpu())
+        if eval_images is not None:
+            pred = predict_logits(model, eval_images).argmax(1)
+            accuracy.append((pred == eval_labels).float().mean().item())
+
+    train_classifier(
+        net, images, labels,
+        epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=generator,
+        momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        dsa_config=DSAConfig() if cfg.dsa else None, decay_at_half=False, on_epoch_end=on_epoch_end,
+    )
+    return {"trajectory": torch.stack(snapshots), "eval_accuracy": accuracy}

@@ -1,0 +1,242 @@
+"""Trajectory matching, the machinery shared by MTT, DATM, SeqMatch and IADD.
+
+One iteration: start a student at expert epoch t, take `syn_steps` SGD steps on (augmented)
+synthetic images with the learnable step size α, and measure how far the student ends from the
+expert at epoch t+M, relative to how far the expert itself moved:
+
+    L = ||w ⊙ (θ_N − θ*_{t+M})||² / ||θ*_t − θ*_{t+M}||²
+
+Gradients reach the images (and α, soft labels, importance weights w) through the whole
+unrolled chain. Methods customise the hooks of `TrajectoryMatcher`; nothing else is repeated.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ddforge.core.augment import DSAConfig, dsa
+from ddforge.core.flat import FlatLayout, functional_forward
+from ddforge.core.training import classification_loss
+
+
+@dataclass
+class MatchingConfig:
+    syn_steps: int = 20
+    expert_epochs: int = 2
+    min_start_epoch: int = 0
+    max_start_epoch: int = 3
+    batch_syn: int | None = None
+    lr_img: float = 1000.0
+    lr_lr: float = 1e-5
+    lr_teacher: float = 0.01
+    momentum: float = 0.5
+    max_consecutive_nonfinite: int = 10
+
+    def __post_init__(self) -> None:
+        from ddforge.errors import ConfigError
+
+        if self.min_start_epoch >= self.max_start_epoch:
+            raise ConfigError(
+                f"min_start_epoch ({self.min_start_epoch}) must be below max_start_epoch ({self.max_start_epoch})"
+            )
+        if self.syn_steps < 1 or self.expert_epochs < 1:
+            raise ConfigError("syn_steps and expert_epochs must be at least 1")
+
+
+def unroll_student(
+    net: nn.Module,
+    layout: FlatLayout,
+    start: torch.Tensor,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    lr: torch.Tensor,
+    syn_steps: int,
+    batch_size: int,
+    generator: torch.Generator,
+    dsa_config: DSAConfig | None,
+) -> torch.Tensor:
+    """θ_N after `syn_steps` differentiable SGD steps from `start` (graph kept for backprop)."""
+    theta = start.detach().requires_grad_(True)
+    order = torch.empty(0, dtype=torch.long)
+    for _ in range(syn_steps):
+        if order.numel() < batch_size:
+            order = torch.cat([order, torch.randperm(images.shape[0], generator=generator)])
+        idx, order = order[:batch_size].to(images.device), order[batch_size:]
+        x = images[idx]
+        if dsa_config is not None:
+            x = dsa(x, dsa_config, generator)
+        loss = classification_loss(functional_forward(net, layout, theta, x), targets[idx])
+        (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
+        theta = theta - lr * grad
+    return theta
+
+
+def normalised_distance(
+    end: torch.Tensor, start: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Student-to-target distance over expert displacement; `weights` (IADD) reweigh the numerator only."""
+    diff = end - target
+    if weights is not None:
+        diff = weights * diff
+    return diff.pow(2).sum() / (start - target).pow(2).sum()
+
+
+@dataclass
+class Learnable:
+    name: str
+    tensor: torch.Tensor
+    lr: float
+    momentum: float
+
+
+@dataclass
+class StepResult:
+    loss: float
+    start_epoch: int
+    expert: int
+    applied: bool
+    finite: bool
+    extra: dict = field(default_factory=dict)
+
+
+class TrajectoryMatcher:
+    """MTT's outer step; DATM, SeqMatch and IADD override the small hooks below."""
+
+    def __init__(
+        self,
+        cfg: MatchingConfig,
+        net: nn.Module,
+        trajectories: list[torch.Tensor],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        dsa_config: DSAConfig | None = DSAConfig(),
+    ) -> None:
+        self.cfg = cfg
+        self.net = net
+        self.layout = FlatLayout.of(net)
+        self.trajectories = trajectories
+        self.generator = generator
+        self.dsa_config = dsa_config
+        self.images = images.detach().clone().requires_grad_(True)
+        self.labels = labels.detach().clone()
+        self.log_lr = torch.tensor(math.log(cfg.lr_teacher), device=images.device, requires_grad=True)
+        self.consecutive_nonfinite = 0
+        self.nonfinite_total = 0
+        self._optimizer: torch.optim.Optimizer | None = None
+
+    # ----- hooks -------------------------------------------------------------------------------
+    def learnables(self) -> list[Learnable]:
+        # SGD on log α with lr_lr/α₀² moves α like SGD on α with lr_lr would at the start, while
+        # keeping α > 0 (the originals let it go negative or explode).
+        return [
+            Learnable("images", self.images, self.cfg.lr_img, self.cfg.momentum),
+            Learnable("log_lr", self.log_lr, self.cfg.lr_lr / self.cfg.lr_teacher**2, self.cfg.momentum),
+        ]
+
+    def start_epoch_range(self, iteration: int) -> tuple[int, int]:
+        """Half-open range [lo, hi) the student's start epoch is drawn from."""
+        return self.cfg.min_start_epoch, self.cfg.max_start_epoch
+
+    def student_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and training targets the student learns from (SeqMatch prepends frozen subsets)."""
+        return self.images, self.targets()
+
+    def targets(self) -> torch.Tensor:
+        return self.labels
+
+    def element_weights(self) -> torch.Tensor | None:
+        return None
+
+    def accept(self, loss: torch.Tensor) -> bool:
+        return True
+
+    def after_update(self) -> None:
+        pass
+
+    # ----- machinery ---------------------------------------------------------------------------
+    @property
+    def lr(self) -> torch.Tensor:
+        return self.log_lr.exp()
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        if self._optimizer is None:
+            groups = [{"params": [l.tensor], "lr": l.lr, "momentum": l.momentum} for l in self.learnables()]
+            self._optimizer = torch.optim.SGD(groups, lr=self.cfg.lr_img)
+        return self._optimizer
+
+    def batch_size(self) -> int:
+        return self.cfg.batch_syn or self.images.shape[0]
+
+    def sample_window(self, iteration: int) -> tuple[int, int]:
+        lo, hi = self.start_epoch_range(iteration)
+        expert = int(torch.randint(len(self.trajectories), (1,), generator=self.generator))
+        start = int(torch.randint(lo, hi, (1,), generator=self.generator))
+        return expert, start
+
+    def matching_loss(self, iteration: int) -> tuple[torch.Tensor, int, int]:
+        expert, start_epoch = self.sample_window(iteration)
+        trajectory = self.trajectories[expert]
+        device = self.images.device
+        start = trajectory[start_epoch].to(device)
+        target = trajectory[start_epoch + self.cfg.expert_epochs].to(device)
+        images, targets = self.student_data()
+        end = unroll_student(
+            self.net, self.layout, start, images, targets, self.lr,
+            self.cfg.syn_steps, self.batch_size(), self.generator, self.dsa_config,
+        )
+        return normalised_distance(end, start, target, self.element_weights()), expert, start_epoch
+
+    def step(self, iteration: int) -> StepResult:
+        opt = self.optimizer
+        opt.zero_grad(set_to_none=True)
+        loss, expert, start_epoch = self.matching_loss(iteration)
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            finite = all(
+                l.tensor.grad is None or bool(torch.isfinite(l.tensor.grad).all()) for l in self.learnables()
+            )
+        applied = False
+        if finite and self.accept(loss.detach()):
+            backup = [l.tensor.detach().clone() for l in self.learnables()]
+            opt.step()
+            if all(bool(torch.isfinite(l.tensor).all()) for l in self.learnables()):
+                self.after_update()
+                applied = True
+            else:  # a finite gradient can still overflow a parameter: roll back
+                with torch.no_grad():
+                    for l, b in zip(self.learnables(), backup):
+                        l.tensor.copy_(b)
+                finite = False
+        if finite:
+            self.consecutive_nonfinite = 0
+        else:
+            self.consecutive_nonfinite += 1
+            self.nonfinite_total += 1
+        return StepResult(float(loss.detach()), start_epoch, expert, applied, finite)
+
+    def snapshot(self) -> dict:
+        return {"images": self.images.detach().cpu().clone(), "labels": self.labels.detach().cpu().clone(),
+                "lr": float(self.lr.detach())}
+
+    # ----- checkpointing ------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "learnables": {l.name: l.tensor.detach().clone() for l in self.learnables()},
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "nonfinite_total": self.nonfinite_total,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for l in self.learnables():
+                l.tensor.copy_(state["learnables"][l.name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.nonfinite_total = int(state["nonfinite_total"])

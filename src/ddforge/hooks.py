@@ -1,0 +1,68 @@
+"""Records every run's manifest (config, code version, packages, data fingerprint) on disk and in MLflow."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+
+from ddforge.provenance_manifest import run_manifest
+
+log = logging.getLogger(__name__)
+
+
+class RunManifestHook:
+    def __init__(self) -> None:
+        self._manifest: dict[str, Any] | None = None
+        self._logged = False
+        self._fingerprints: dict[str, str] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        params = {k[len("params:"):]: catalog.load(k) for k in catalog.filter(name_regex=r"^params:[^.]+$")} \
+            if hasattr(catalog, "filter") else {}
+        self._manifest = {
+            **run_manifest(params, run_params.get("env"), run_params.get("project_path") or "."),
+            "pipeline": run_params.get("pipeline_names") or run_params.get("pipeline_name"),
+        }
+        self._logged = False
+        self._fingerprints = {}
+
+    def _record_fingerprint(self, name: str, data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("data_fingerprint"), str):
+            self._fingerprints[name] = data["data_fingerprint"]
+            if mlflow.active_run() is not None:
+                mlflow.set_tag(f"ddforge.data_fingerprint.{name}", data["data_fingerprint"])
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        # kedro-mlflow opens its run in its own before_pipeline_run; by the first node it exists.
+        if self._logged or self._manifest is None or mlflow.active_run() is None:
+            return
+        mlflow.log_dict(self._manifest, "run_manifest.json")
+        mlflow.set_tags({
+            "ddforge.git_commit": self._manifest["code"]["commit"] or "unknown",
+            "ddforge.git_dirty": str(self._manifest["code"]["dirty"]),
+        })
+        self._logged = True
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        self._record_fingerprint(dataset_name, data)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        self._record_fingerprint(dataset_name, data)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if self._manifest is None:
+            return
+        manifest = {**self._manifest, "data_fingerprints": self._fingerprints}
+        path = Path(run_params.get("project_path") or ".") / "data" / "08_reporting" / "run_manifest.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=2, default=str))
+        log.info("run manifest written to %s", path)

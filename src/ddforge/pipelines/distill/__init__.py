@@ -1,0 +1,1 @@
+"""One template distillation pipeline, instantiated per method under a Kedro namespace."""

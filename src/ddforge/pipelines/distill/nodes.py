@@ -1,0 +1,64 @@
+"""Adapts catalog inputs to `ddforge.methods.registry.distill` and back."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ddforge.methods.base import DistillContext
+from ddforge.methods.registry import distill
+from ddforge.pipelines.provenance import check_buffer, network_spec, resolve_device, stable_hash
+
+log = logging.getLogger(__name__)
+
+
+def load_trajectories(expert_buffer: dict[str, Callable[[], dict]], needed_epochs: int) -> tuple[list, list[dict]]:
+    """Loads each partition once, keeping only the epochs any window can reach (memory, MTT issue #4)."""
+    trajectories, metas = [], []
+    for name in sorted(expert_buffer):
+        part = expert_buffer[name]()
+        metas.append({**part["meta"], "name": name})
+        trajectories.append(part["trajectory"][: needed_epochs + 1].clone())
+    return trajectories, metas
+
+
+def make_distill_node(method: str) -> Callable[..., dict]:
+    def distill_node(
+        real_train: dict, expert_buffer: dict | None, network: dict[str, Any], params: dict[str, Any],
+        ipc: int, runtime: dict[str, Any], seed: int,
+    ) -> dict:
+        params = {**params, "ipc": int(ipc)}
+        spec = network_spec(network, real_train)
+        trajectories: list = []
+        buffer_key = None
+        if expert_buffer is not None:
+            needed = int(params.get("max_start_epoch", 0)) + int(params.get("expert_epochs", 0))
+            trajectories, metas = load_trajectories(expert_buffer, needed)
+            check_buffer(metas, spec, real_train["data_fingerprint"], needed)
+            buffer_key = [m["trajectory_sha256"] for m in metas]
+        device = resolve_device(runtime["device"])
+        ctx = DistillContext(
+            images=real_train["images"].to(device), labels=real_train["labels"].to(device),
+            class_names=real_train["class_names"], spec=spec, trajectories=trajectories, seed=seed, device=device,
+        )
+        run_key = stable_hash(method, params, spec.as_dict(), real_train["data_fingerprint"], buffer_key, seed)
+        checkpoint = Path(runtime["checkpoint_dir"]) / method / f"{run_key[:16]}.pt"
+        synthetic = distill(method, params, ctx, run_key=run_key, checkpoint_path=checkpoint)
+        synthetic["meta"] = {
+            "params": params, "seed": seed, "data_fingerprint": real_train["data_fingerprint"],
+            "run_key": run_key, "expert_buffer": buffer_key,
+        }
+        return synthetic
+
+    distill_node.__name__ = f"distill_{method}"
+    return distill_node
+
+
+def loss_history(synthetic_set: dict) -> dict[str, list[dict[str, float]]]:
+    """Per-iteration matching loss and learned lr, as MLflow metric histories."""
+    method, history = synthetic_set["method"], synthetic_set["history"]
+    return {
+        f"{method}/matching_loss": [{"value": float(v), "step": i} for i, v in enumerate(history["loss"])],
+        f"{method}/syn_lr": [{"value": float(v), "step": i} for i, v in enumerate(history["lr"])],
+    }

@@ -1,0 +1,1 @@
+"""The papers' evaluation protocol for every synthetic set and for the real-data baselines."""

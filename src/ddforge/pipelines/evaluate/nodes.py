@@ -1,0 +1,97 @@
+"""Each checkpoint of a synthetic set is scored on val and test; the report shows the final, the
+best-over-checkpoints (the papers' convention, test-set selection) and the validation-selected figure."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from ddforge.core.evaluation import EvalConfig, evaluate_training_set
+from ddforge.core.networks import NetworkSpec
+from ddforge.core.sampling import select_per_class
+from ddforge.core.seeding import make_generator
+from ddforge.core.training import as_targets
+from ddforge.errors import IncompatibleArtefactError
+from ddforge.pipelines.provenance import network_spec, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def _eval_config(evaluation: dict[str, Any], **overrides: Any) -> EvalConfig:
+    keys = {"num_models", "epochs", "batch_size", "momentum", "weight_decay", "dsa"}
+    return EvalConfig(**{**{k: v for k, v in evaluation.items() if k in keys}, **overrides})
+
+
+def _splits(real_val: dict, real_test: dict) -> dict:
+    return {"val": (real_val["images"], real_val["labels"]), "test": (real_test["images"], real_test["labels"])}
+
+
+def _selection(checkpoints: list[dict]) -> dict:
+    def pick(split: str) -> dict:
+        best = max(checkpoints, key=lambda c: c[split]["accuracy"]["mean"])
+        return {"iteration": best["iteration"], "test": best["test"]}
+
+    return {"final": {"iteration": checkpoints[-1]["iteration"], "test": checkpoints[-1]["test"]},
+            "best": pick("test"), "val_selected": pick("val")}
+
+
+def evaluate_synthetic_set(
+    synthetic_set: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict,
+    runtime: dict, seed: int,
+) -> dict:
+    spec = NetworkSpec.from_dict(synthetic_set["network"])
+    if synthetic_set["class_names"] != real_test["class_names"]:
+        raise IncompatibleArtefactError(
+            f"synthetic set for {synthetic_set['method']} has classes {synthetic_set['class_names']}, "
+            f"the test data has {real_test['class_names']}"
+        )
+    if spec != network_spec(network, real_test):
+        log.warning("evaluating %s on its own network %s (differs from params:network)", synthetic_set["method"], spec)
+    device, cfg = resolve_device(runtime["device"]), _eval_config(evaluation)
+    checkpoints = []
+    for snap in synthetic_set["snapshots"]:
+        scores = evaluate_training_set(
+            spec, snap["images"], as_targets(snap["labels"]), snap["lr"], cfg, _splits(real_val, real_test),
+            seed=seed, device=device,
+        )
+        checkpoints.append({"iteration": snap["iteration"], "lr": snap["lr"], **scores})
+        log.info(
+            "%s @ iteration %d: test acc %.4f ± %.4f", synthetic_set["method"], snap["iteration"],
+            scores["test"]["accuracy"]["mean"], scores["test"]["accuracy"]["std"],
+        )
+    return {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
+            "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints, **_selection(checkpoints)}
+
+
+def evaluate_random_real(
+    real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict, ipc: int,
+    runtime: dict, seed: int,
+) -> dict:
+    """A random real subset of the same size, trained by the same protocol (the bar to beat)."""
+    spec = network_spec(network, real_train)
+    idx = select_per_class(real_train["labels"], ipc, spec.num_classes, make_generator(seed, "random-real"))
+    cfg = _eval_config(evaluation)
+    scores = evaluate_training_set(
+        spec, real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"], cfg,
+        _splits(real_val, real_test), seed=seed, device=resolve_device(runtime["device"]),
+    )
+    ckpt = [{"iteration": 0, "lr": evaluation["baseline_lr"], **scores}]
+    return {"name": "random_real", "kind": "baseline", "ipc": ipc, "num_images": int(idx.numel()),
+            "checkpoints": ckpt, **_selection(ckpt)}
+
+
+def evaluate_full_data(
+    real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict, runtime: dict, seed: int
+) -> dict:
+    """The whole training split: the ceiling a distilled set is compared against."""
+    full = evaluation["full_data"]
+    spec = network_spec(network, real_train)
+    cfg = _eval_config(evaluation, num_models=full["num_models"], epochs=full["epochs"], batch_size=full["batch_size"])
+    scores = evaluate_training_set(
+        spec, real_train["images"], real_train["labels"], full["lr"], cfg, _splits(real_val, real_test),
+        seed=seed, device=resolve_device(runtime["device"]),
+    )
+    ckpt = [{"iteration": 0, "lr": full["lr"], **scores}]
+    return {"name": "full_data", "kind": "baseline", "ipc": None, "num_images": int(real_train["labels"].numel()),
+            "checkpoints": ckpt, **_selection(ckpt)}

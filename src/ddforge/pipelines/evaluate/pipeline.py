@@ -1,0 +1,30 @@
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import evaluate_full_data, evaluate_random_real, evaluate_synthetic_set
+
+REAL = {"real_train", "real_val", "real_test"}
+COMMON = ["params:network", "params:evaluation", "params:runtime", "params:seed"]
+
+
+def baselines() -> Pipeline:
+    """Random real subset of the same IPC, and the full training split; namespaced like methods."""
+    random_real = pipeline(
+        [node(evaluate_random_real, ["real_train", "real_val", "real_test", "params:network", "params:evaluation",
+                                     "params:ipc", "params:runtime", "params:seed"], "evaluation", name="evaluate")],
+        namespace="random_real", inputs=REAL, parameters={*COMMON, "params:ipc"},
+    )
+    full_data = pipeline(
+        [node(evaluate_full_data, ["real_train", "real_val", "real_test", *COMMON], "evaluation", name="evaluate")],
+        namespace="full_data", inputs=REAL, parameters=set(COMMON),
+    )
+    return random_real + full_data
+
+
+def evaluate_method(method: str) -> Pipeline:
+    return pipeline(
+        [node(evaluate_synthetic_set, ["synthetic_set", "real_val", "real_test", *COMMON], "evaluation",
+              name="evaluate")],
+        namespace=method,
+        inputs={"real_val", "real_test"},
+        parameters=set(COMMON),
+    )

@@ -1,0 +1,1 @@
+"""Expert trajectories on real data: trained once, reused by every trajectory-matching method."""

@@ -1,0 +1,1 @@
+"""Comparison table, image grids and MLflow metrics for every method and baseline."""

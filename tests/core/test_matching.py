@@ -1,0 +1,140 @@
+"""The trajectory-matching core: loss value, gradients, safeguards, resume."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ddforge.core.augment import DSAConfig
+from ddforge.core.distill_loop import run_distillation
+from ddforge.core.flat import FlatLayout, flatten_parameters
+from ddforge.core.matching import MatchingConfig, TrajectoryMatcher, normalised_distance, unroll_student
+from ddforge.core.networks import NetworkSpec, build_network
+from ddforge.errors import NonFiniteError
+
+
+def _linear_case():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2).double()
+    layout = FlatLayout.of(net)
+    start = torch.randn(layout.size, dtype=torch.float64)
+    target = torch.randn(layout.size, dtype=torch.float64)
+    images = torch.randn(2, 3, dtype=torch.float64)
+    labels = torch.tensor([0, 1])
+    return net, layout, start, target, images, labels
+
+
+def test_mtt_loss_equals_hand_computation_on_a_linear_model():
+    net, layout, start, target, images, labels = _linear_case()
+    lr = torch.tensor(0.3, dtype=torch.float64)
+    end = unroll_student(net, layout, start, images, labels, lr, 2, 2, torch.Generator(), None)
+    loss = normalised_distance(end, start, target)
+
+    # by hand: softmax regression, gradient of mean CE is (p - y) x^T / B for W and mean(p - y) for b
+    w, b = start[:6].view(2, 3).clone(), start[6:].clone()
+    onehot = F.one_hot(labels, 2).double()
+    for _ in range(2):
+        p = torch.softmax(images @ w.T + b, dim=1)
+        gw = (p - onehot).T @ images / 2
+        gb = (p - onehot).mean(0)
+        w, b = w - 0.3 * gw, b - 0.3 * gb
+    by_hand = torch.cat([w.flatten(), b])
+    expected = ((by_hand - target) ** 2).sum() / ((start - target) ** 2).sum()
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_weighted_loss_reweighs_only_the_numerator():
+    end, start, target = torch.randn(5), torch.randn(5), torch.randn(5)
+    w = torch.tensor([1.0, 2.0, 0.5, 1.0, 1.5])
+    expected = ((w * (end - target)) ** 2).sum() / ((start - target) ** 2).sum()
+    torch.testing.assert_close(normalised_distance(end, start, target, w), expected)
+
+
+def _conv_case(dsa: bool):
+    spec = NetworkSpec(1, 2, (4, 4), width=2, depth=1)
+    net = build_network(spec, 0).double()
+    layout = FlatLayout.of(net)
+    g = torch.Generator().manual_seed(1)
+    start = flatten_parameters(net).double()
+    target = start + 0.05 * torch.randn(layout.size, generator=g, dtype=torch.float64)
+    images = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 1])
+
+    def loss_of(imgs, log_lr):
+        gen = torch.Generator().manual_seed(5)  # same augmentation and batches on every call
+        end = unroll_student(net, layout, start, imgs, labels, log_lr.exp(), 3, 2, gen,
+                             DSAConfig(strategy="scale_rotate_brightness") if dsa else None)
+        return normalised_distance(end, start, target)
+
+    return images, loss_of
+
+
+@pytest.mark.parametrize("dsa", [False, True])
+def test_gradient_wrt_images_and_lr_matches_finite_differences(dsa):
+    images, loss_of = _conv_case(dsa)
+    log_lr = torch.tensor(math.log(0.1), dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        loss_of, (images.clone().requires_grad_(True), log_lr.clone().requires_grad_(True)), eps=1e-6, atol=1e-5
+    )
+
+
+def _matcher(trajectories, images, labels, **cfg):
+    spec = NetworkSpec(1, 2, (8, 8), width=4, depth=1)
+    net = build_network(spec, 0)
+    return TrajectoryMatcher(
+        MatchingConfig(syn_steps=3, expert_epochs=1, max_start_epoch=2, lr_img=10.0, lr_lr=1e-5, **cfg),
+        net, trajectories, images, labels, torch.Generator().manual_seed(0), DSAConfig(),
+    ), FlatLayout.of(net).size
+
+
+def _trajectories(size: int, n: int = 2, epochs: int = 3):
+    g = torch.Generator().manual_seed(3)
+    return [torch.cumsum(0.01 * torch.randn(epochs + 1, size, generator=g), 0) for _ in range(n)]
+
+
+def test_step_updates_images_and_keeps_lr_positive():
+    images, labels = torch.randn(4, 1, 8, 8), torch.tensor([0, 0, 1, 1])
+    matcher, size = _matcher(None, images, labels)
+    matcher.trajectories = _trajectories(size)
+    before = matcher.images.detach().clone()
+    result = matcher.step(0)
+    assert result.finite and result.applied and math.isfinite(result.loss)
+    assert not torch.equal(before, matcher.images.detach())
+    assert matcher.lr.item() > 0
+
+
+def test_non_finite_step_is_skipped_and_persisting_ones_stop_the_run():
+    images, labels = torch.randn(4, 1, 8, 8), torch.tensor([0, 0, 1, 1])
+    matcher, size = _matcher(None, images, labels, max_consecutive_nonfinite=3)
+    bad = _trajectories(size)
+    for t in bad:
+        t[:, 0] = float("nan")
+    matcher.trajectories = bad
+    before = matcher.images.detach().clone()
+    result = matcher.step(0)
+    assert not result.finite and not result.applied
+    assert torch.equal(before, matcher.images.detach())
+    with pytest.raises(NonFiniteError, match="consecutive non-finite"):
+        run_distillation(matcher, iterations=10, label="t", run_key="k", checkpoint_path=None,
+                         checkpoint_every=5, snapshot_every=5, max_consecutive_nonfinite=3)
+
+
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
+    images, labels = torch.randn(4, 1, 8, 8), torch.tensor([0, 0, 1, 1])
+
+    def fresh():
+        m, size = _matcher(None, images, labels)
+        m.trajectories = _trajectories(size)
+        return m
+
+    kwargs = dict(label="t", run_key="k", checkpoint_every=2, snapshot_every=3, max_consecutive_nonfinite=3)
+    straight = run_distillation(fresh(), iterations=6, checkpoint_path=None, **kwargs)
+    ckpt = tmp_path / "ckpt.pt"
+    run_distillation(fresh(), iterations=4, checkpoint_path=ckpt, **kwargs)  # "killed" after 4
+    resumed = run_distillation(fresh(), iterations=6, checkpoint_path=ckpt, **kwargs)
+    assert torch.equal(straight["snapshots"][-1]["images"], resumed["snapshots"][-1]["images"])
+    assert straight["history"]["loss"] == resumed["history"]["loss"]
+    # a checkpoint of another config is not resumed
+    other = run_distillation(fresh(), iterations=6, checkpoint_path=ckpt, **{**kwargs, "run_key": "other"})
+    assert other["history"]["loss"] == straight["history"]["loss"]

@@ -1,0 +1,124 @@
+"""Tests for the image-grid visualisation helpers."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from ddforge.core.visualise import figure_to_png_bytes, image_grid, save_png
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+NAMES = ["zero", "one", "two", "three"]
+
+
+def _geometry(fig: Figure) -> tuple[int, int]:
+    rows, cols, _, _ = fig.axes[0].get_subplotspec().get_geometry()
+    return rows, cols
+
+
+def _row_labels(fig: Figure) -> list[str]:
+    rows, cols = _geometry(fig)
+    return [fig.axes[r * cols].get_ylabel() for r in range(rows)]
+
+
+def test_one_row_per_present_class_in_index_order() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(7, 1, 8, 8)
+    labels = torch.tensor([3, 1, 3, 1, 3, 1, 1])  # class 0 and 2 absent
+    fig = image_grid(images, labels, NAMES, max_per_class=10)
+
+    assert isinstance(fig, Figure)
+    assert _geometry(fig) == (2, 4)  # classes {1, 3}; class 1 has 4 images
+    assert len(fig.axes) == 2 * 4
+    assert _row_labels(fig) == ["one", "three"]
+    # Cells with an image: 4 for class 1, 3 for class 3.
+    assert sum(len(ax.images) for ax in fig.axes) == 7
+    assert [len(ax.images) for ax in fig.axes[4:]] == [1, 1, 1, 0]
+
+
+def test_max_per_class_limits_columns() -> None:
+    images = torch.rand(12, 1, 5, 5)
+    labels = torch.tensor([0] * 6 + [2] * 6)
+    fig = image_grid(images, labels, NAMES, max_per_class=3)
+    assert _geometry(fig) == (2, 3)
+    assert sum(len(ax.images) for ax in fig.axes) == 6
+
+
+def test_soft_labels_use_argmax() -> None:
+    images = torch.rand(4, 1, 6, 6)
+    soft = torch.tensor(
+        [[0.1, 0.7, 0.1, 0.1], [0.8, 0.1, 0.05, 0.05], [0.0, 2.0, -1.0, 0.0], [5.0, 0, 0, 0]]
+    )
+    fig = image_grid(images, soft, NAMES)
+    assert _geometry(fig) == (2, 2)
+    assert _row_labels(fig) == ["zero", "one"]
+
+
+def test_rgb_input() -> None:
+    images = torch.rand(6, 3, 8, 8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    fig = image_grid(images, labels, NAMES)
+    assert _geometry(fig) == (3, 2)
+    first = fig.axes[0].images[0].get_array()
+    assert first.shape == (8, 8, 3)
+
+
+def test_out_of_range_values_are_rescaled_into_unit_interval() -> None:
+    images = torch.randn(4, 3, 4, 4) * 3  # e.g. still-normalised images
+    fig = image_grid(images, torch.tensor([0, 0, 1, 1]), NAMES)
+    arrays = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert min(float(a.min()) for a in arrays) == pytest.approx(0.0, abs=1e-6)
+    assert max(float(a.max()) for a in arrays) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_png_bytes_decode() -> None:
+    fig = image_grid(torch.rand(6, 1, 16, 16), torch.tensor([0, 0, 0, 1, 1, 1]), NAMES)
+    data = figure_to_png_bytes(fig)
+    assert data.startswith(PNG_MAGIC)
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        width, height = img.size
+    # 3 columns x 2 rows at ~100 px per cell, plus labels; tight bbox trims margins.
+    assert 150 < width < 1000
+    assert 100 < height < 800
+    assert width > height
+
+
+def test_save_png_atomic(tmp_path: Path) -> None:
+    fig = image_grid(torch.rand(2, 3, 8, 8), torch.tensor([0, 1]), NAMES)
+    target = tmp_path / "nested" / "grid.png"
+    save_png(fig, target)
+    save_png(fig, target)  # overwrite goes through os.replace as well
+    assert target.read_bytes().startswith(PNG_MAGIC)
+    assert [p.name for p in target.parent.iterdir()] == ["grid.png"]
+
+
+def test_unknown_class_index_falls_back_to_number() -> None:
+    fig = image_grid(torch.rand(1, 1, 4, 4), torch.tensor([9]), NAMES)
+    assert _row_labels(fig) == ["9"]
+
+
+@pytest.mark.parametrize(
+    ("images", "labels"),
+    [
+        (torch.rand(2, 2, 4, 4), torch.tensor([0, 1])),  # 2 channels
+        (torch.rand(2, 4, 4), torch.tensor([0, 1])),  # missing channel dim
+        (torch.rand(3, 1, 4, 4), torch.tensor([0, 1])),  # count mismatch
+    ],
+)
+def test_malformed_inputs_raise(images: torch.Tensor, labels: torch.Tensor) -> None:
+    with pytest.raises(ValueError):
+        image_grid(images, labels, NAMES)
+
+
+def test_does_not_touch_pyplot_state() -> None:
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    image_grid(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), NAMES)
+    assert plt.get_fignums() == before

@@ -1,0 +1,137 @@
+"""The whole DAG through a real KedroSession on conf/ci, a real MLflow sqlite store and kedro-viz."""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.io.test_readers import write_idx
+
+PROJECT = Path(__file__).resolve().parents[2]
+ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
+
+
+def tiny_fashion_like(seed: int = 0) -> dict[str, np.ndarray]:
+    """10 classes, each a distinct bright bar position plus noise: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+
+    def make(n_per_class: int):
+        images, labels = [], []
+        for c in range(10):
+            for _ in range(n_per_class):
+                img = rng.integers(0, 60, (28, 28))
+                img[2 * c + 3 : 2 * c + 6, 4:24] += 180
+                images.append(img.clip(0, 255))
+                labels.append(c)
+        return np.array(images, dtype=np.uint8), np.array(labels, dtype=np.uint8)
+
+    train_x, train_y = make(16)
+    test_x, test_y = make(5)
+    return {"train_images": train_x, "train_labels": train_y, "test_images": test_x, "test_labels": test_y}
+
+
+def make_project(root: Path) -> Path:
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
+    (root / "src").mkdir()  # the package itself is installed; kedro only checks the folder exists
+    write_idx(root / "data" / "01_raw" / "ci-idx", tiny_fashion_like())
+    return root
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    root = make_project(tmp_path_factory.mktemp("ddforge-ci"))
+    old_cwd, old_env = os.getcwd(), {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)
+    os.chdir(root)
+    try:
+        bootstrap_project(root)
+        with KedroSession.create(project_path=root, env="ci") as session:
+            session.run()
+        with KedroSession.create(project_path=root, env="ci") as session:
+            context = session.load_context()
+        yield root, context
+    finally:
+        os.chdir(old_cwd)
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.mark.slow
+def test_every_catalog_output_exists(ci_run):
+    from kedro.framework.project import pipelines
+
+    root, context = ci_run
+    catalog = context.catalog
+    file_outputs = [
+        "raw_dataset", "real_train", "real_val", "real_test", "data_transform", "mtt.synthetic_set",
+    ]
+    for name in file_outputs:
+        assert catalog.exists(name), name
+    assert len(list((root / "data/06_models/expert_buffer").glob("expert_*.pt"))) == 2
+    for path in ["evaluation/mtt.json", "evaluation/random_real.json", "evaluation/full_data.json",
+                 "comparison.csv", "comparison.md", "mtt_synthetic_images.png", "run_manifest.json"]:
+        assert (root / "data/08_reporting" / path).is_file(), path
+    outputs = pipelines["__default__"].all_outputs()
+    assert {"mtt.synthetic_set", "mtt.evaluation", "comparison_md", "mtt.image_grid"} <= outputs
+
+
+@pytest.mark.slow
+def test_synthetic_set_and_metrics_are_finite(ci_run):
+    root, context = ci_run
+    synthetic = context.catalog.load("mtt.synthetic_set")
+    assert synthetic["images"].shape == (10, 1, 28, 28)  # ipc 1 x 10 classes
+    assert torch.isfinite(synthetic["images"]).all() and synthetic["lr"] > 0
+    assert [s["iteration"] for s in synthetic["snapshots"]] == [0, 2, 4]
+    import json
+
+    for name in ("mtt", "random_real", "full_data"):
+        ev = json.loads((root / f"data/08_reporting/evaluation/{name}.json").read_text())
+        for key in ("final", "best", "val_selected"):
+            acc = ev[key]["test"]["accuracy"]
+            assert math.isfinite(acc["mean"]) and 0 <= acc["mean"] <= 1 and math.isfinite(acc["std"])
+    table = (root / "data/08_reporting/comparison.md").read_text()
+    assert "| mtt |" in table and "| random_real |" in table and "| full_data |" in table
+
+
+@pytest.mark.slow
+def test_mlflow_run_has_params_metrics_artifacts_and_provenance(ci_run):
+    from mlflow.tracking import MlflowClient
+
+    root, _ = ci_run
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ddforge")
+    (run,) = client.search_runs([experiment.experiment_id])
+    metrics = run.data.metrics
+    for key in ("mtt/test_acc_final", "random_real/test_acc_final", "full_data/test_acc_final", "mtt/matching_loss"):
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert len(client.get_metric_history(run.info.run_id, "mtt/matching_loss")) == 4
+    assert run.data.params["mtt.distill.syn_steps"] == "2"
+    assert run.data.tags["ddforge.data_fingerprint.real_train"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+    assert {"report/comparison.md", "report/comparison.csv", "report/mtt_synthetic_images.png"} <= artifacts
+
+
+@pytest.mark.slow
+def test_kedro_viz_build_succeeds_offline(ci_run):
+    root, _ = ci_run
+    kedro = Path(sys.executable).with_name("kedro")
+    result = subprocess.run([str(kedro), "viz", "build"], cwd=root, capture_output=True, text=True,
+                            env={**os.environ, **ENV}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    main = (root / "build" / "api" / "main").read_text()
+    assert "mtt.distill" in main and "train_experts" in main
