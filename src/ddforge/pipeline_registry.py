@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from ddforge.methods.registry import METHODS
+from ddforge.methods.registry import METHODS, uses_buffer
 from ddforge.pipelines.distill.pipeline import create_distill_pipeline
 from ddforge.pipelines.evaluate.pipeline import baselines, evaluate_method
 from ddforge.pipelines.experts.pipeline import create_pipeline as experts
 from ddforge.pipelines.ingest.pipeline import create_pipeline as ingest
 from ddforge.pipelines.report.pipeline import create_report_pipeline
+from ddforge.pipelines.share.pipeline import create_share_pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -18,9 +19,10 @@ def register_pipelines() -> dict[str, Pipeline]:
     for method in methods:
         evaluation = evaluate_method(method)
         # `kedro run --pipelines mtt` distils and evaluates that method (its metrics land in the same MLflow run).
-        pipelines[method] = create_distill_pipeline(method) + evaluation
+        pipelines[method] = create_distill_pipeline(method, uses_buffer(method)) + evaluation
         evaluations += evaluation
     pipelines["evaluate"] = evaluations
     pipelines["report"] = create_report_pipeline(methods)
+    pipelines["share"] = create_share_pipeline(methods)
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

@@ -9,7 +9,14 @@ from torch import nn
 from ddforge.core.augment import DSAConfig
 from ddforge.core.distill_loop import run_distillation
 from ddforge.core.flat import FlatLayout, flatten_parameters
-from ddforge.core.matching import MatchingConfig, TrajectoryMatcher, normalised_distance, unroll_student
+from ddforge.core.matching import (
+    MatchingConfig,
+    TrajectoryMatcher,
+    normalised_distance,
+    sample_schedule,
+    unroll_student,
+    unroll_student_constant_memory,
+)
 from ddforge.core.networks import NetworkSpec, build_network
 from ddforge.errors import NonFiniteError
 
@@ -28,7 +35,8 @@ def _linear_case():
 def test_mtt_loss_equals_hand_computation_on_a_linear_model():
     net, layout, start, target, images, labels = _linear_case()
     lr = torch.tensor(0.3, dtype=torch.float64)
-    end = unroll_student(net, layout, start, images, labels, lr, 2, 2, torch.Generator(), None)
+    schedule = sample_schedule(2, (1, 3), syn_steps=2, batch_size=2, generator=torch.Generator(), dsa_config=None)
+    end = unroll_student(net, layout, start, images, labels, lr, schedule)
     loss = normalised_distance(end, start, target)
 
     # by hand: softmax regression, gradient of mean CE is (p - y) x^T / B for W and mean(p - y) for b
@@ -63,8 +71,8 @@ def _conv_case(dsa: bool):
 
     def loss_of(imgs, log_lr):
         gen = torch.Generator().manual_seed(5)  # same augmentation and batches on every call
-        end = unroll_student(net, layout, start, imgs, labels, log_lr.exp(), 3, 2, gen,
-                             DSAConfig(strategy="scale_rotate_brightness") if dsa else None)
+        schedule = sample_schedule(4, (4, 4), 3, 2, gen, DSAConfig(strategy="scale_rotate_brightness") if dsa else None)
+        end = unroll_student(net, layout, start, imgs, labels, log_lr.exp(), schedule)
         return normalised_distance(end, start, target)
 
     return images, loss_of
@@ -138,3 +146,43 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     # a checkpoint of another config is not resumed
     other = run_distillation(fresh(), iterations=6, checkpoint_path=ckpt, **{**kwargs, "run_key": "other"})
     assert other["history"]["loss"] == straight["history"]["loss"]
+
+
+@pytest.mark.parametrize("soft_labels", [False, True])
+def test_constant_memory_gradients_equal_the_unrolled_ones(soft_labels):
+    """Images, lr, soft labels and importance weights: relative error far below 1e-5 (float64)."""
+    spec = NetworkSpec(1, 3, (8, 8), width=4, depth=2)
+    net = build_network(spec, 0).double()
+    layout = FlatLayout.of(net)
+    g = torch.Generator().manual_seed(2)
+    start = flatten_parameters(net).double()
+    target = start + 0.05 * torch.randn(layout.size, generator=g, dtype=torch.float64)
+    images0 = torch.randn(6, 1, 8, 8, generator=g, dtype=torch.float64)
+    labels0 = torch.randn(6, 3, generator=g, dtype=torch.float64) if soft_labels else torch.tensor([0, 1, 2] * 2)
+    weights0 = torch.rand(layout.size, generator=g, dtype=torch.float64) + 0.5
+    schedule = sample_schedule(6, (8, 8), 7, 4, torch.Generator().manual_seed(9), DSAConfig())
+
+    def grads(unroll):
+        images = images0.clone().requires_grad_(True)
+        log_lr = torch.tensor(math.log(0.05), dtype=torch.float64, requires_grad=True)
+        weights = weights0.clone().requires_grad_(True)
+        labels = labels0.clone().requires_grad_(soft_labels)
+        targets = labels.softmax(1) if soft_labels else labels
+        end = unroll(net, layout, start, images, targets, log_lr.exp(), schedule)
+        normalised_distance(end, start, target, weights).backward()
+        out = [images.grad, log_lr.grad, weights.grad]
+        return out + ([labels.grad] if soft_labels else [])
+
+    for a, b in zip(grads(unroll_student), grads(unroll_student_constant_memory)):
+        assert a is not None and b is not None
+        rel = (a - b).norm() / a.norm()
+        assert rel < 1e-10, rel
+
+
+def test_constant_memory_mode_runs_inside_the_matcher():
+    images, labels = torch.randn(4, 1, 8, 8), torch.tensor([0, 0, 1, 1])
+    matcher, size = _matcher(None, images, labels, inner_loop="constant_memory")
+    matcher.trajectories = _trajectories(size)
+    before = matcher.images.detach().clone()
+    assert matcher.step(0).applied
+    assert not torch.equal(before, matcher.images.detach())

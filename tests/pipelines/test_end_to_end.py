@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from ddforge.methods.registry import METHODS
 from tests.io.test_readers import write_idx
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -77,35 +78,44 @@ def test_every_catalog_output_exists(ci_run):
 
     root, context = ci_run
     catalog = context.catalog
-    file_outputs = [
-        "raw_dataset", "real_train", "real_val", "real_test", "data_transform", "mtt.synthetic_set",
+    file_outputs = ["raw_dataset", "real_train", "real_val", "real_test", "data_transform"] + [
+        f"{m}.synthetic_set" for m in METHODS
     ]
     for name in file_outputs:
         assert catalog.exists(name), name
     assert len(list((root / "data/06_models/expert_buffer").glob("expert_*.pt"))) == 2
-    for path in ["evaluation/mtt.json", "evaluation/random_real.json", "evaluation/full_data.json",
-                 "comparison.csv", "comparison.md", "mtt_synthetic_images.png", "run_manifest.json"]:
+    reports = ["evaluation/random_real.json", "evaluation/full_data.json", "comparison.csv", "comparison.md",
+               "run_manifest.json", "iadd_importance.png"]
+    reports += [f"evaluation/{m}.json" for m in METHODS] + [f"{m}_synthetic_images.png" for m in METHODS]
+    reports += [f"privacy/{m}_privacy.json" for m in METHODS] + [f"privacy/{m}_closest_pairs.png" for m in METHODS]
+    reports += [f"export/{m}/synthetic_set.pt" for m in METHODS] + [f"export/{m}/manifest.json" for m in METHODS]
+    for path in reports:
         assert (root / "data/08_reporting" / path).is_file(), path
     outputs = pipelines["__default__"].all_outputs()
-    assert {"mtt.synthetic_set", "mtt.evaluation", "comparison_md", "mtt.image_grid"} <= outputs
+    for m in METHODS:
+        assert {f"{m}.synthetic_set", f"{m}.evaluation", f"{m}.image_grid"} <= outputs
+    assert "comparison_md" in outputs
 
 
 @pytest.mark.slow
 def test_synthetic_set_and_metrics_are_finite(ci_run):
     root, context = ci_run
-    synthetic = context.catalog.load("mtt.synthetic_set")
-    assert synthetic["images"].shape == (10, 1, 28, 28)  # ipc 1 x 10 classes
-    assert torch.isfinite(synthetic["images"]).all() and synthetic["lr"] > 0
-    assert [s["iteration"] for s in synthetic["snapshots"]] == [0, 2, 4]
+    for method in METHODS:
+        synthetic = context.catalog.load(f"{method}.synthetic_set")
+        assert synthetic["images"].shape == (10, 1, 28, 28)  # ipc 1 x 10 classes
+        assert torch.isfinite(synthetic["images"]).all() and synthetic["lr"] > 0
+        assert [s["iteration"] for s in synthetic["snapshots"]] == [0, 2, 4]
+    assert context.catalog.load("datm.synthetic_set")["labels"].is_floating_point()  # learned soft labels
     import json
 
-    for name in ("mtt", "random_real", "full_data"):
+    for name in (*METHODS, "random_real", "full_data"):
         ev = json.loads((root / f"data/08_reporting/evaluation/{name}.json").read_text())
         for key in ("final", "best", "val_selected"):
             acc = ev[key]["test"]["accuracy"]
             assert math.isfinite(acc["mean"]) and 0 <= acc["mean"] <= 1 and math.isfinite(acc["std"])
     table = (root / "data/08_reporting/comparison.md").read_text()
-    assert "| mtt |" in table and "| random_real |" in table and "| full_data |" in table
+    for name in (*METHODS, "random_real", "full_data"):
+        assert f"| {name} |" in table
 
 
 @pytest.mark.slow
@@ -117,7 +127,7 @@ def test_mlflow_run_has_params_metrics_artifacts_and_provenance(ci_run):
     experiment = client.get_experiment_by_name("ddforge")
     (run,) = client.search_runs([experiment.experiment_id])
     metrics = run.data.metrics
-    for key in ("mtt/test_acc_final", "random_real/test_acc_final", "full_data/test_acc_final", "mtt/matching_loss"):
+    for key in [f"{m}/test_acc_final" for m in (*METHODS, "random_real", "full_data")] + ["mtt/matching_loss"]:
         assert key in metrics and math.isfinite(metrics[key]), key
     assert len(client.get_metric_history(run.info.run_id, "mtt/matching_loss")) == 4
     assert run.data.params["mtt.distill.syn_steps"] == "2"
@@ -134,4 +144,37 @@ def test_kedro_viz_build_succeeds_offline(ci_run):
                             env={**os.environ, **ENV}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     main = (root / "build" / "api" / "main").read_text()
-    assert "mtt.distill" in main and "train_experts" in main
+    assert "train_experts" in main and all(f"{m}.distill" in main for m in METHODS)
+
+
+@pytest.mark.slow
+def test_export_round_trips_through_the_image_folder_reader(ci_run):
+    import json
+
+    from ddforge.io.readers import read_image_folder
+
+    root, _ = ci_run
+    export = root / "data/08_reporting/export/mtt"
+    manifest = json.loads((export / "manifest.json").read_text())
+    tensors = torch.load(export / "synthetic_set.pt", weights_only=True)
+    back = read_image_folder(export / "images")
+    assert back.class_names == sorted(manifest["class_folders"])
+    order = [manifest["class_folders"].index(c) for c in back.class_names]
+    expected = torch.cat([tensors["display_uint8"][tensors["labels"] == c] for c in order])
+    assert torch.equal(back.train_images, expected)
+    assert manifest["code"]["commit"] is None or len(manifest["code"]["commit"]) == 40
+    assert manifest["packages"]["torch"].startswith("2.14.1")
+    assert manifest["distillation"]["data_fingerprint"]
+
+
+@pytest.mark.slow
+def test_privacy_report_flags_an_undistilled_copy(ci_run):
+    import json
+
+    root, _ = ci_run
+    report = json.loads((root / "data/08_reporting/privacy/mtt_privacy.json").read_text())
+    assert report["num_synthetic"] == 10 and len(report["images"]) == 10
+    for entry in report["images"]:
+        assert entry["pixel_rmse"] >= 0 and entry["feature_cosine_distance"] >= -1e-9
+        assert entry["near_copy"] == (entry["pixel_rmse"] < report["thresholds"]["pixel_rmse"]
+                                      or entry["feature_cosine_distance"] < report["thresholds"]["feature_cosine"])

@@ -5,6 +5,7 @@ import statistics
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from ddforge.core.augment import DSAConfig
 from ddforge.core.metrics import classification_metrics
@@ -23,18 +24,32 @@ class EvalConfig:
     dsa: bool = True
 
 
+Stage = tuple[torch.Tensor, torch.Tensor, float]  # images, training targets, lr
+
+
+def train_curriculum(net: nn.Module, stages: list[Stage], cfg: EvalConfig, generator: torch.Generator) -> nn.Module:
+    """Trains one network on each stage in turn with the evaluation protocol (SeqMatch trains on
+    S_1, then S_1∪S_2, ... each with its own learned lr); a single stage is the usual protocol."""
+    for images, targets, lr in stages:
+        train_classifier(
+            net, images, targets,
+            epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size, generator=generator,
+            momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+            dsa_config=DSAConfig() if cfg.dsa else None,
+        )
+    return net
+
+
 def evaluate_training_set(
     spec: NetworkSpec,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    lr: float,
+    stages: list[Stage],
     cfg: EvalConfig,
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
     *,
     seed: int,
     device: str | torch.device = "cpu",
 ) -> dict:
-    """Trains `cfg.num_models` networks on (images, labels) and scores each split.
+    """Trains `cfg.num_models` fresh networks on `stages` and scores each split.
 
     Returns, per split, the mean and std of accuracy and balanced accuracy over models, and each
     model's figures. Network init and batch order come from `seed`, so results are reproducible.
@@ -42,13 +57,7 @@ def evaluate_training_set(
     per_split: dict[str, list[dict]] = {name: [] for name in splits}
     for k in range(cfg.num_models):
         net = build_network(spec, derive_seed(seed, "eval-net", k), device)
-        train_classifier(
-            net, images, labels,
-            epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size,
-            generator=make_generator(seed, "eval-batches", k),
-            momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-            dsa_config=DSAConfig() if cfg.dsa else None,
-        )
+        train_curriculum(net, stages, cfg, make_generator(seed, "eval-batches", k))
         for name, (x, y) in splits.items():
             per_split[name].append(classification_metrics(predict_logits(net, x), y, spec.num_classes))
     return {name: summarise(models) for name, models in per_split.items()}
@@ -56,7 +65,7 @@ def evaluate_training_set(
 
 def summarise(models: list[dict]) -> dict:
     out: dict = {"models": models}
-    for key in ("accuracy", "balanced_accuracy"):
+    for key in ("accuracy", "balanced_accuracy", "macro_auroc"):
         values = [m[key] for m in models]
         out[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
     return out

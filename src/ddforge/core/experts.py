@@ -33,13 +33,15 @@ def train_expert(
     eval_images: torch.Tensor | None = None,
     eval_labels: torch.Tensor | None = None,
     device: str | torch.device = "cpu",
+    net: nn.Module | None = None,
 ) -> dict:
     """One trajectory [epochs+1, P] (init plus every epoch) and the per-epoch held-out accuracy.
 
     Every snapshot is a copy: a view of the live weights would make all epochs equal the last
-    (the defect of the released MTT buffer code on CPU).
+    (the defect of the released MTT buffer code on CPU). `net` continues from a given network
+    (SeqMatch's experts start from a network already trained on earlier synthetic subsets).
     """
-    net = build_network(spec, seed, device)
+    net = build_network(spec, seed, device) if net is None else net
     snapshots = [flatten_parameters(net).cpu()]
     accuracy: list[float] = []
 

@@ -11,13 +11,14 @@ unrolled chain. Methods customise the hooks of `TrajectoryMatcher`; nothing else
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ddforge.core.augment import DSAConfig, dsa
+from ddforge.core.augment import DSAConfig, DSAParams, apply_dsa, sample_dsa_params
 from ddforge.core.flat import FlatLayout, functional_forward
 from ddforge.core.training import classification_loss
 
@@ -34,10 +35,13 @@ class MatchingConfig:
     lr_teacher: float = 0.01
     momentum: float = 0.5
     max_consecutive_nonfinite: int = 10
+    inner_loop: str = "unrolled"   # unrolled | constant_memory (TESLA-style replay, same gradients)
 
     def __post_init__(self) -> None:
         from ddforge.errors import ConfigError
 
+        if self.inner_loop not in ("unrolled", "constant_memory"):
+            raise ConfigError(f"inner_loop must be 'unrolled' or 'constant_memory', got {self.inner_loop!r}")
         if self.min_start_epoch >= self.max_start_epoch:
             raise ConfigError(
                 f"min_start_epoch ({self.min_start_epoch}) must be below max_start_epoch ({self.max_start_epoch})"
@@ -46,32 +50,109 @@ class MatchingConfig:
             raise ConfigError("syn_steps and expert_epochs must be at least 1")
 
 
-def unroll_student(
-    net: nn.Module,
-    layout: FlatLayout,
-    start: torch.Tensor,
-    images: torch.Tensor,
-    targets: torch.Tensor,
-    lr: torch.Tensor,
-    syn_steps: int,
-    batch_size: int,
-    generator: torch.Generator,
+@dataclass
+class InnerStep:
+    """One inner SGD step's randomness, drawn up front so a replay (constant-memory backward) sees
+    exactly the same minibatch and augmentation."""
+
+    idx: torch.Tensor
+    augmentation: DSAParams | None
+
+
+def sample_schedule(
+    num_images: int, image_hw: tuple[int, int], syn_steps: int, batch_size: int, generator: torch.Generator,
     dsa_config: DSAConfig | None,
-) -> torch.Tensor:
-    """θ_N after `syn_steps` differentiable SGD steps from `start` (graph kept for backprop)."""
-    theta = start.detach().requires_grad_(True)
-    order = torch.empty(0, dtype=torch.long)
+) -> list[InnerStep]:
+    """Minibatches from a cycling random permutation, each with per-sample DSA parameters."""
+    steps, order = [], torch.empty(0, dtype=torch.long)
     for _ in range(syn_steps):
         if order.numel() < batch_size:
-            order = torch.cat([order, torch.randperm(images.shape[0], generator=generator)])
-        idx, order = order[:batch_size].to(images.device), order[batch_size:]
-        x = images[idx]
-        if dsa_config is not None:
-            x = dsa(x, dsa_config, generator)
-        loss = classification_loss(functional_forward(net, layout, theta, x), targets[idx])
-        (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
-        theta = theta - lr * grad
+            order = torch.cat([order, torch.randperm(num_images, generator=generator)])
+        idx, order = order[:batch_size], order[batch_size:]
+        aug = None if dsa_config is None else sample_dsa_params(dsa_config, idx.numel(), *image_hw, generator, shared=False)
+        steps.append(InnerStep(idx, aug))
+    return steps
+
+
+def inner_gradient(
+    net: nn.Module, layout: FlatLayout, theta: torch.Tensor, images: torch.Tensor, targets: torch.Tensor,
+    step: InnerStep, create_graph: bool,
+) -> torch.Tensor:
+    idx = step.idx.to(images.device)
+    x = images[idx]
+    if step.augmentation is not None:
+        x = apply_dsa(x, step.augmentation)
+    loss = classification_loss(functional_forward(net, layout, theta, x), targets[idx])
+    return torch.autograd.grad(loss, theta, create_graph=create_graph)[0]
+
+
+def unroll_student(
+    net: nn.Module, layout: FlatLayout, start: torch.Tensor, images: torch.Tensor, targets: torch.Tensor,
+    lr: torch.Tensor, schedule: list[InnerStep],
+) -> torch.Tensor:
+    """θ_N after the scheduled differentiable SGD steps from `start`; the whole graph is kept, so
+    memory grows with syn_steps × batch."""
+    theta = start.detach().requires_grad_(True)
+    for step in schedule:
+        theta = theta - lr * inner_gradient(net, layout, theta, images, targets, step, create_graph=True)
     return theta
+
+
+class _ConstantMemoryUnroll(torch.autograd.Function):
+    """The same θ_N, but backward replays the steps in reverse instead of storing their graphs.
+
+    Forward keeps only θ_0..θ_N (N flat vectors, no activations). Backward carries the adjoint
+    λ_{n+1} = ∂L/∂θ_{n+1} down the chain of θ_{n+1} = θ_n − α g_n(θ_n, X, Y): recompute step n with
+    a graph, then one vector-Jacobian product gives ∂L/∂θ_n = λ − α H_n λ, ∂L/∂X −= α (∂g_n/∂X)ᵀλ,
+    ∂L/∂Y −= α (∂g_n/∂Y)ᵀλ and ∂L/∂α −= g_n·λ. Exact reverse mode, so gradients equal the unrolled
+    ones up to floating-point rounding; memory is one step's graph regardless of syn_steps.
+    """
+
+    @staticmethod
+    def forward(ctx, images, targets, lr, start, net, layout, schedule):  # noqa: ANN001
+        thetas = [start.detach()]
+        with torch.enable_grad():
+            for step in schedule:
+                theta = thetas[-1].requires_grad_(True)
+                g = inner_gradient(net, layout, theta, images.detach(), targets.detach(), step, create_graph=False)
+                thetas[-1] = theta.detach()
+                thetas.append((theta.detach() - lr.detach() * g).detach())
+        ctx.save_for_backward(images, targets, lr, *thetas)
+        ctx.net, ctx.layout, ctx.schedule = net, layout, schedule
+        return thetas[-1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_end):  # noqa: ANN001
+        images, targets, lr, *thetas = ctx.saved_tensors
+        learn_targets = targets.is_floating_point() and ctx.needs_input_grad[1]
+        d_images = torch.zeros_like(images)
+        d_targets = torch.zeros_like(targets) if learn_targets else None
+        d_lr = torch.zeros_like(lr)
+        lam = grad_end
+        for n in reversed(range(len(ctx.schedule))):
+            with torch.enable_grad():
+                theta = thetas[n].detach().requires_grad_(True)
+                x = images.detach().requires_grad_(True)
+                y = targets.detach().requires_grad_(learn_targets)
+                g = inner_gradient(ctx.net, ctx.layout, theta, x, y, ctx.schedule[n], create_graph=True)
+                wrt = [theta, x] + ([y] if learn_targets else [])
+                grads = torch.autograd.grad(g, wrt, grad_outputs=lam)
+            d_lr = d_lr - (g.detach() * lam).sum()
+            d_images = d_images - lr * grads[1]
+            if learn_targets:
+                d_targets = d_targets - lr * grads[2]
+            lam = lam - lr * grads[0]
+        return d_images, d_targets, d_lr, None, None, None, None
+
+
+def unroll_student_constant_memory(
+    net: nn.Module, layout: FlatLayout, start: torch.Tensor, images: torch.Tensor, targets: torch.Tensor,
+    lr: torch.Tensor, schedule: list[InnerStep],
+) -> torch.Tensor:
+    return _ConstantMemoryUnroll.apply(images, targets, lr, start, net, layout, schedule)
+
+
+INNER_LOOPS = {"unrolled": unroll_student, "constant_memory": unroll_student_constant_memory}
 
 
 def normalised_distance(
@@ -185,10 +266,9 @@ class TrajectoryMatcher:
         start = trajectory[start_epoch].to(device)
         target = trajectory[start_epoch + self.cfg.expert_epochs].to(device)
         images, targets = self.student_data()
-        end = unroll_student(
-            self.net, self.layout, start, images, targets, self.lr,
-            self.cfg.syn_steps, self.batch_size(), self.generator, self.dsa_config,
-        )
+        schedule = sample_schedule(images.shape[0], tuple(images.shape[2:]), self.cfg.syn_steps, self.batch_size(),
+                                   self.generator, self.dsa_config)
+        end = INNER_LOOPS[self.cfg.inner_loop](self.net, self.layout, start, images, targets, self.lr, schedule)
         return normalised_distance(end, start, target, self.element_weights()), expert, start_epoch
 
     def step(self, iteration: int) -> StepResult:
@@ -204,6 +284,7 @@ class TrajectoryMatcher:
         applied = False
         if finite and self.accept(loss.detach()):
             backup = [l.tensor.detach().clone() for l in self.learnables()]
+            opt_backup = copy.deepcopy(opt.state_dict())
             opt.step()
             if all(bool(torch.isfinite(l.tensor).all()) for l in self.learnables()):
                 self.after_update()
@@ -212,6 +293,7 @@ class TrajectoryMatcher:
                 with torch.no_grad():
                     for l, b in zip(self.learnables(), backup):
                         l.tensor.copy_(b)
+                opt.load_state_dict(opt_backup)  # momentum too, or the overflow returns next step
                 finite = False
         if finite:
             self.consecutive_nonfinite = 0

@@ -23,4 +23,28 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_class
         "balanced_accuracy": sum(present) / max(len(present), 1),
         "sensitivity": recalls,
         "specificity": specificities,
+        "macro_auroc": macro_auroc(logits.softmax(1), labels, num_classes),
     }
+
+
+def binary_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = scores.double().argsort()
+    ranks = torch.empty_like(order, dtype=torch.float64)
+    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=torch.float64)
+    sorted_scores = scores.double()[order]
+    for value in sorted_scores.unique():  # average ranks over ties
+        tie = scores.double() == value
+        if tie.sum() > 1:
+            ranks[tie] = ranks[tie].mean()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def macro_auroc(probabilities: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """One-vs-rest AUROC averaged over classes present in `labels` (binary: the positive class's AUROC)."""
+    values = [binary_auroc(probabilities[:, c], labels == c) for c in range(num_classes)]
+    values = [v for v in values if v == v]
+    return sum(values) / len(values) if values else float("nan")

@@ -111,6 +111,45 @@ def image_grid(
     return fig
 
 
+def importance_bar_chart(names: Sequence[str], weights: torch.Tensor, title: str = "") -> Figure:
+    """IADD's learned importance, one bar per parameter tensor (1 = MTT's uniform weighting)."""
+    fig = Figure(figsize=(max(6.0, 0.35 * len(names)), 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    values = weights.detach().float().cpu().tolist()
+    ax.bar(range(len(values)), values, color=["tab:blue" if v >= 1 else "tab:orange" for v in values])
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("mean importance weight")
+    ax.set_title(title or "learned importance per parameter tensor")
+    fig.tight_layout()
+    return fig
+
+
+def pair_grid(top: torch.Tensor, bottom: torch.Tensor, captions: Sequence[str], title: str = "") -> Figure:
+    """Two rows: synthetic images above, their nearest real images below (display space, [0, 1])."""
+    n = top.shape[0]
+    fig = Figure(figsize=(max(2.0, 1.6 * n), 3.6))
+    FigureCanvasAgg(fig)
+    for row, images in enumerate((top, bottom)):
+        for k in range(n):
+            ax = fig.add_subplot(2, n, row * n + k + 1)
+            img = images[k].detach().float().clamp(0, 1).cpu()
+            if img.shape[0] == 1:
+                ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(img.permute(1, 2, 0).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(captions[k], fontsize=7)
+        fig.axes[row * n].set_ylabel("synthetic" if row == 0 else "nearest real", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
 def figure_to_png_bytes(fig: Figure) -> bytes:
     """Render ``fig`` to PNG bytes with Agg (for MLflow artefacts, tests, HTML)."""
     if not isinstance(fig.canvas, FigureCanvasAgg):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ddforge.methods.base import DistillContext
-from ddforge.methods.registry import distill
+from ddforge.methods.registry import buffer_epochs_needed, distill
 from ddforge.pipelines.provenance import check_buffer, network_spec, resolve_device, stable_hash
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,15 @@ def load_trajectories(expert_buffer: dict[str, Callable[[], dict]], needed_epoch
 
 def make_distill_node(method: str) -> Callable[..., dict]:
     def distill_node(
-        real_train: dict, expert_buffer: dict | None, network: dict[str, Any], params: dict[str, Any],
-        ipc: int, runtime: dict[str, Any], seed: int,
+        real_train: dict, network: dict[str, Any], params: dict[str, Any], ipc: int, runtime: dict[str, Any],
+        seed: int, expert_buffer: dict | None = None,
     ) -> dict:
         params = {**params, "ipc": int(ipc)}
         spec = network_spec(network, real_train)
         trajectories: list = []
         buffer_key = None
         if expert_buffer is not None:
-            needed = int(params.get("max_start_epoch", 0)) + int(params.get("expert_epochs", 0))
+            needed = buffer_epochs_needed(method, params)
             trajectories, metas = load_trajectories(expert_buffer, needed)
             check_buffer(metas, spec, real_train["data_fingerprint"], needed)
             buffer_key = [m["trajectory_sha256"] for m in metas]

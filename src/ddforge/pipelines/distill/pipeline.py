@@ -4,15 +4,14 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import loss_history, make_distill_node
 
-SHARED_INPUTS = {"real_train", "expert_buffer"}
 SHARED_PARAMS = {"params:network", "params:ipc", "params:runtime", "params:seed"}
 
 
-def distill_template(method: str, uses_buffer: bool = True) -> Pipeline:
-    inputs = ["real_train", "expert_buffer" if uses_buffer else None, "params:network", "params:distill",
-              "params:ipc", "params:runtime", "params:seed"]
+def distill_template(method: str, uses_buffer: bool) -> Pipeline:
+    inputs = ["real_train", "params:network", "params:distill", "params:ipc", "params:runtime", "params:seed"]
     return pipeline([
-        node(make_distill_node(method), [i for i in inputs if i], "synthetic_set", name="distill"),
+        node(make_distill_node(method), inputs + (["expert_buffer"] if uses_buffer else []), "synthetic_set",
+             name="distill"),
         node(loss_history, "synthetic_set", "loss_history", name="log_loss_history"),
     ])
 
@@ -21,6 +20,6 @@ def create_distill_pipeline(method: str, uses_buffer: bool = True) -> Pipeline:
     return pipeline(
         distill_template(method, uses_buffer),
         namespace=method,
-        inputs=SHARED_INPUTS & ({"real_train", "expert_buffer"} if uses_buffer else {"real_train"}),
+        inputs={"real_train", "expert_buffer"} if uses_buffer else {"real_train"},
         parameters=SHARED_PARAMS,
     )

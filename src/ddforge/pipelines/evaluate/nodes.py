@@ -36,6 +36,21 @@ def _selection(checkpoints: list[dict]) -> dict:
             "best": pick("test"), "val_selected": pick("val")}
 
 
+def curriculum(synthetic_set: dict, snap: dict, upto: int | None = None) -> list[tuple]:
+    """Training stages for a snapshot: the whole set at its lr, or, for a set distilled in subsets
+    (SeqMatch), the cumulative unions S_1, S_1∪S_2, ... each with the lr learned for it."""
+    targets = as_targets(snap["labels"])
+    stages = synthetic_set.get("stages")
+    if not stages:
+        return [(snap["images"], targets, snap["lr"])]
+    out, end = [], 0
+    for k, stage in enumerate(stages[:upto]):
+        end += stage["size"]
+        lr = snap["lr"] if k == len(stages) - 1 else stage["lr"]
+        out.append((snap["images"][:end], targets[:end], lr))
+    return out
+
+
 def evaluate_synthetic_set(
     synthetic_set: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict,
     runtime: dict, seed: int,
@@ -52,16 +67,26 @@ def evaluate_synthetic_set(
     checkpoints = []
     for snap in synthetic_set["snapshots"]:
         scores = evaluate_training_set(
-            spec, snap["images"], as_targets(snap["labels"]), snap["lr"], cfg, _splits(real_val, real_test),
-            seed=seed, device=device,
+            spec, curriculum(synthetic_set, snap), cfg, _splits(real_val, real_test), seed=seed, device=device,
         )
         checkpoints.append({"iteration": snap["iteration"], "lr": snap["lr"], **scores})
         log.info(
             "%s @ iteration %d: test acc %.4f ± %.4f", synthetic_set["method"], snap["iteration"],
             scores["test"]["accuracy"]["mean"], scores["test"]["accuracy"]["std"],
         )
-    return {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
-            "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints, **_selection(checkpoints)}
+    result = {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
+              "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints,
+              **_selection(checkpoints)}
+    stages = synthetic_set.get("stages") or []
+    if len(stages) > 1:  # SeqMatch: every cumulative union of the final set, S_1 … S_1∪…∪S_K
+        final = synthetic_set["snapshots"][-1]
+        result["cumulative"] = [
+            {"subsets": j, "images": sum(s["size"] for s in stages[:j]),
+             **evaluate_training_set(spec, curriculum(synthetic_set, final, j), cfg, _splits(real_val, real_test),
+                                     seed=seed, device=device)}
+            for j in range(1, len(stages))
+        ] + [{"subsets": len(stages), "images": int(final["images"].shape[0]), **checkpoints[-1]}]
+    return result
 
 
 def evaluate_random_real(
@@ -73,7 +98,7 @@ def evaluate_random_real(
     idx = select_per_class(real_train["labels"], ipc, spec.num_classes, make_generator(seed, "random-real"))
     cfg = _eval_config(evaluation)
     scores = evaluate_training_set(
-        spec, real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"], cfg,
+        spec, [(real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"])], cfg,
         _splits(real_val, real_test), seed=seed, device=resolve_device(runtime["device"]),
     )
     ckpt = [{"iteration": 0, "lr": evaluation["baseline_lr"], **scores}]
@@ -89,7 +114,7 @@ def evaluate_full_data(
     spec = network_spec(network, real_train)
     cfg = _eval_config(evaluation, num_models=full["num_models"], epochs=full["epochs"], batch_size=full["batch_size"])
     scores = evaluate_training_set(
-        spec, real_train["images"], real_train["labels"], full["lr"], cfg, _splits(real_val, real_test),
+        spec, [(real_train["images"], real_train["labels"], full["lr"])], cfg, _splits(real_val, real_test),
         seed=seed, device=resolve_device(runtime["device"]),
     )
     ckpt = [{"iteration": 0, "lr": full["lr"], **scores}]

@@ -1,6 +1,7 @@
 """Thin Kedro nodes over `ddforge.io.readers` and `ddforge.core.transforms`."""
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -9,14 +10,22 @@ import torch.nn.functional as F
 
 from ddforge.core.seeding import make_generator
 from ddforge.core.transforms import apply_transform, fit_transform
-from ddforge.io.readers import RawDataset, read_dataset
+from ddforge.core.splits import holdout
+from ddforge.io.readers import READERS, RawDataset, read_dataset
 from ddforge.pipelines.provenance import stable_hash
 
 log = logging.getLogger(__name__)
 
 
-def load_raw_dataset(source: dict[str, Any]) -> dict:
-    raw = read_dataset(source)
+def load_raw_dataset(source: dict[str, Any], preprocess: dict[str, Any]) -> dict:
+    """Readers that decode image files resize once, here, to `preprocess.image_size` (folders of
+    X-rays come in many sizes); array formats are resized in `preprocess`."""
+    spec = dict(source)
+    reader_args = inspect.signature(READERS.get(spec.get("format"), lambda: None)).parameters
+    for key in ("image_size", "channels"):
+        if key in reader_args and key not in spec and preprocess.get(key) is not None:
+            spec[key] = preprocess[key]
+    raw = read_dataset(spec)
     log.info(
         "read %s: %d train / %d test images of shape %s, %d classes, fingerprint %s…",
         raw.source, len(raw.train_labels), len(raw.test_labels), tuple(raw.train_images.shape[1:]),
@@ -41,19 +50,6 @@ def _resize(images: torch.Tensor, size: list[int] | int | None, channels: int | 
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def _stratified_holdout(labels: torch.Tensor, fraction: float, cap: int | None, g: torch.Generator):
-    keep, held = [], []
-    for c in labels.unique().tolist():
-        idx = (labels == c).nonzero().flatten()
-        idx = idx[torch.randperm(idx.numel(), generator=g)]
-        n_held = int(round(idx.numel() * fraction))
-        if cap is not None:
-            n_held = min(n_held, cap)
-        held.append(idx[:n_held])
-        keep.append(idx[n_held:])
-    return torch.cat(keep).sort().values, torch.cat(held).sort().values
-
-
 def _cap_per_class(labels: torch.Tensor, cap: int | None, g: torch.Generator) -> torch.Tensor:
     if cap is None:
         return torch.arange(labels.numel())
@@ -64,28 +60,41 @@ def _cap_per_class(labels: torch.Tensor, cap: int | None, g: torch.Generator) ->
 
 
 def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[dict, dict, dict, dict]:
-    """Validation split held out of train, optional per-class cap, transform fitted on train only."""
+    """Test split carved out when the source has none, validation split held out of train (both
+    patient-aware when patient ids exist), optional per-class cap, transform fitted on train only."""
     raw = RawDataset.from_dict(raw_dataset)
     g = make_generator(seed, "preprocess")
     train_x = _resize(raw.train_images, params.get("image_size"), params.get("channels"))
-    test_x = _resize(raw.test_images, params.get("image_size"), params.get("channels"))
-    keep, held = _stratified_holdout(raw.train_labels, params["val_fraction"], params.get("max_val_per_class"), g)
-    capped = keep[_cap_per_class(raw.train_labels[keep], params.get("max_train_per_class"), g)]
+    train_y, groups = raw.train_labels, raw.train_groups
+    if raw.test_labels.numel() == 0:
+        rest, test_idx = holdout(train_y, groups, params.get("test_fraction", 0.2), g)
+        test_x, test_y = train_x[test_idx], train_y[test_idx]
+        test_groups = [groups[i] for i in test_idx.tolist()] if groups is not None else None
+        train_x, train_y = train_x[rest], train_y[rest]
+        groups = [groups[i] for i in rest.tolist()] if groups is not None else None
+    else:
+        test_x, test_y = _resize(raw.test_images, params.get("image_size"), params.get("channels")), raw.test_labels
+        test_groups = raw.test_groups
+    keep, held = holdout(train_y, groups, params["val_fraction"], g, params.get("max_val_per_class"))
+    capped = keep[_cap_per_class(train_y[keep], params.get("max_train_per_class"), g)]
     fingerprint = stable_hash(raw.fingerprint, params, seed)
     transform = fit_transform(train_x[capped], zca=params["zca"], zca_eps=params.get("zca_eps", 0.1))
     transform["data_fingerprint"] = fingerprint
 
-    def split(name: str, x: torch.Tensor, y: torch.Tensor) -> dict:
+    def split(name: str, x: torch.Tensor, y: torch.Tensor, split_groups: list[str] | None) -> dict:
         return {
             "split": name, "images": apply_transform(x, transform), "labels": y.clone(),
             "class_names": list(raw.class_names), "data_fingerprint": fingerprint,
-            "raw_fingerprint": raw.fingerprint,
+            "raw_fingerprint": raw.fingerprint, "groups": split_groups,
         }
 
+    def pick(idx: torch.Tensor) -> list[str] | None:
+        return [groups[i] for i in idx.tolist()] if groups is not None else None
+
     out = (
-        split("train", train_x[capped], raw.train_labels[capped]),
-        split("val", train_x[held], raw.train_labels[held]),
-        split("test", test_x, raw.test_labels),
+        split("train", train_x[capped], train_y[capped], pick(capped)),
+        split("val", train_x[held], train_y[held], pick(held)),
+        split("test", test_x, test_y, test_groups),
     )
     log.info("splits: train %d, val %d, test %d; transform %s", *(len(s["labels"]) for s in out), transform["kind"])
     return (*out, transform)

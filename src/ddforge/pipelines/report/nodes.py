@@ -7,30 +7,56 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ddforge.core.transforms import invert_transform
-from ddforge.core.visualise import image_grid
+from ddforge.core.visualise import image_grid, importance_bar_chart
+
+
+SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_auroc")
+PER_CLASS_METRICS = ("sensitivity", "specificity")
 
 
 def _pm(summary: dict[str, Any], key: str = "accuracy") -> str:
     return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}"
 
 
-def comparison_table(*evaluations: dict) -> tuple[pd.DataFrame, str, dict]:
-    """Rows: each method and baseline; accuracies in percent (mean ± std over evaluation models)."""
+def _per_class_mean(summary: dict[str, Any], key: str) -> list[float]:
+    per_model = [m[key] for m in summary["models"]]
+    return [sum(v[c] for v in per_model) / len(per_model) for c in range(len(per_model[0]))]
+
+
+def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluations: dict) -> tuple[pd.DataFrame, str, dict]:
+    """Rows: each method and baseline; figures in percent (mean ± std over evaluation networks).
+
+    `report.metrics` picks the columns: accuracy, balanced_accuracy, macro_auroc, and per-class
+    sensitivity / specificity (medical runs).
+    """
+    metrics_wanted = report["metrics"]
+    unknown = set(metrics_wanted) - set(SCALAR_METRICS) - set(PER_CLASS_METRICS)
+    if unknown:
+        from ddforge.errors import ConfigError
+
+        raise ConfigError(f"report.metrics: unknown {sorted(unknown)}; known: {SCALAR_METRICS + PER_CLASS_METRICS}")
+    class_names = class_names_source["class_names"]
     rows, metrics = [], {}
     for ev in evaluations:
         final, best, val_sel = ev["final"]["test"], ev["best"]["test"], ev["val_selected"]["test"]
-        rows.append({
+        row = {
             "method": ev["name"], "kind": ev["kind"], "ipc": ev["ipc"] if ev["ipc"] is not None else "all",
             "images": ev["num_images"],
             "test_acc_final": _pm(final),
             "test_acc_best_checkpoint": f"{_pm(best)} (it {ev['best']['iteration']})",
             "test_acc_val_selected": f"{_pm(val_sel)} (it {ev['val_selected']['iteration']})",
-            "balanced_acc_final": _pm(final, "balanced_accuracy"),
-        })
+        }
+        for key in metrics_wanted:
+            if key in SCALAR_METRICS and key != "accuracy":
+                row[f"{key}_final"] = _pm(final, key)
+                metrics[f"{ev['name']}/{key}_final"] = {"value": final[key]["mean"], "step": 0}
+            elif key in PER_CLASS_METRICS:
+                for name, value in zip(class_names, _per_class_mean(final, key)):
+                    row[f"{key}[{name}]"] = f"{100 * value:.2f}"
+        rows.append(row)
         for label, summary in (("final", final), ("best", best), ("val_selected", val_sel)):
             metrics[f"{ev['name']}/test_acc_{label}"] = {"value": summary["accuracy"]["mean"], "step": 0}
         metrics[f"{ev['name']}/test_acc_final_std"] = {"value": final["accuracy"]["std"], "step": 0}
-        metrics[f"{ev['name']}/balanced_acc_final"] = {"value": final["balanced_accuracy"]["mean"], "step": 0}
     table = pd.DataFrame(rows)
     return table, _markdown(table), metrics
 
@@ -52,3 +78,11 @@ def render_image_grid(synthetic_set: dict, data_transform: dict) -> Figure:
     images = invert_transform(synthetic_set["images"], data_transform)
     return image_grid(images, synthetic_set["labels"], synthetic_set["class_names"],
                       title=f"{synthetic_set['method']} (IPC {synthetic_set['ipc']})")
+
+
+def render_importance(synthetic_set: dict) -> Figure:
+    """Per-layer view of the importance weights a method learned (IADD)."""
+    importance = synthetic_set["extras"]["importance"]
+    return importance_bar_chart(importance["names"], importance["per_tensor"],
+                                title=f"{synthetic_set['method']}: learned importance per parameter tensor")
+

@@ -1,0 +1,1 @@
+"""Privacy check and export of synthetic sets."""

@@ -1,0 +1,123 @@
+"""Each trajectory method's defining mechanism, on a tiny problem with real expert trajectories."""
+import torch
+
+from ddforge.core.matching import MatchingConfig
+from ddforge.methods import datm, iadd, seqmatch
+from ddforge.methods.mtt import InitConfig
+from ddforge.methods.registry import LoopConfig, distill
+
+MATCH = dict(syn_steps=2, expert_epochs=1, max_start_epoch=3, lr_img=10.0, lr_lr=1e-5)
+
+
+def test_consecutive_expert_snapshots_differ(tiny_context):
+    for t in tiny_context.trajectories:
+        assert t.shape[0] == 5
+        assert all(not torch.equal(t[i], t[i + 1]) for i in range(4))
+
+
+# ---------------------------------------------------------------- DATM
+def test_datm_window_grows_linearly_to_max_start_epoch():
+    cfg = MatchingConfig(min_start_epoch=0, max_start_epoch=20)
+    extra = datm.ExtraConfig(current_max_start_epoch=10, expansion_end_epoch=1000)
+    bounds = [datm.window_upper_bound(it, cfg, extra) for it in (0, 100, 500, 999, 1000, 5000)]
+    assert bounds == [10, 11, 15, 19, 20, 20]
+    fixed = datm.ExtraConfig(sequential_generation=False, current_max_start_epoch=10)
+    assert datm.window_upper_bound(0, cfg, fixed) == 20
+
+
+def test_datm_samples_start_epochs_inside_the_growing_window(tiny_context):
+    extra = datm.ExtraConfig(current_max_start_epoch=1, expansion_end_epoch=10)
+    m = datm.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2), extra)
+    early = {m.sample_window(0)[1] for _ in range(50)}
+    late = {m.sample_window(10)[1] for _ in range(200)}
+    assert early == {0}
+    assert late == {0, 1, 2}
+
+
+def test_datm_soft_labels_start_from_correct_experts_and_receive_gradient(tiny_context):
+    extra = datm.ExtraConfig(threshold=10.0)
+    m = datm.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2, pix_init="samples_predicted_correctly"),
+                   extra)
+    assert m.labels.is_floating_point() and m.labels.shape == (4, 2)
+    # initial soft labels: mean logits of the experts that classify each image correctly
+    logits = torch.stack([datm.expert_logits(tiny_context, e, m.images.detach()) for e in range(2)])
+    hard = torch.tensor([0, 0, 1, 1])
+    correct = logits.argmax(2) == hard
+    assert correct.any(0).all(), "init must pick images some expert classifies correctly"
+    expected = torch.stack([logits[correct[:, i], i].mean(0) for i in range(4)])
+    torch.testing.assert_close(m.labels.detach(), expected)
+    before = m.labels.detach().clone()
+    result = m.step(0)
+    assert result.applied
+    assert m.labels.grad is not None and m.labels.grad.abs().sum() > 0
+    assert not torch.equal(before, m.labels.detach())
+
+
+def test_datm_gate_skips_updates_above_threshold(tiny_context):
+    m = datm.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=1), datm.ExtraConfig(threshold=0.0))
+    images, labels = m.images.detach().clone(), m.labels.detach().clone()
+    result = m.step(0)
+    assert result.finite and not result.applied
+    assert torch.equal(images, m.images.detach()) and torch.equal(labels, m.labels.detach())
+
+
+# ---------------------------------------------------------------- IADD
+def test_iadd_weights_stay_positive_with_mean_one_and_change(tiny_context):
+    for granularity in ("tensor", "element"):
+        m = iadd.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2),
+                       iadd.ExtraConfig(importance_granularity=granularity, lr_importance=5.0))
+        w0 = m.element_weights().detach().clone()
+        torch.testing.assert_close(w0, torch.ones_like(w0))
+        for it in range(4):
+            m.step(it)
+        w = m.element_weights().detach()
+        assert (w > 0).all()
+        torch.testing.assert_close(w.mean(), torch.tensor(1.0))
+        assert not torch.allclose(w, w0), granularity
+        assert m.extras()["importance"]["per_tensor"].shape == (len(m.layout.names),)
+
+
+def test_iadd_loss_uses_the_weights(tiny_context):
+    m = iadd.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2), iadd.ExtraConfig())
+    with torch.no_grad():
+        m.raw_importance[0] = 5.0  # first conv weight much more important than the rest
+    gen_state = m.generator.get_state()
+    weighted, _, _ = m.matching_loss(0)
+    m.generator.set_state(gen_state)
+    with torch.no_grad():
+        m.raw_importance.fill_(0.5413248546129181)  # softplus^-1(1): uniform weights == MTT
+    uniform, _, _ = m.matching_loss(0)
+    assert not torch.isclose(weighted, uniform)
+
+
+# ---------------------------------------------------------------- SeqMatch
+def test_split_ipc():
+    assert seqmatch.split_ipc(50, 3) == [17, 17, 16]
+    assert seqmatch.split_ipc(1, 3) == [1]
+    assert seqmatch.split_ipc(4, 2) == [2, 2]
+
+
+def test_seqmatch_freezes_earlier_subsets_and_changes_later_ones(tiny_context, tmp_path):
+    params = {**MATCH, "iterations": 3, "snapshot_every": 3, "checkpoint_every": 3, "log_every": 1,
+              "num_subsets": 2, "conditioned_num_experts": 1, "conditioned_expert_epochs": 4,
+              "curriculum_epochs": 2, "ipc": 2}
+    result = distill("seqmatch", params, tiny_context, run_key="k", checkpoint_path=tmp_path / "s.pt")
+    assert [s["size"] for s in result["stages"]] == [2, 2]
+    first_stage = torch.load(tmp_path / "s.stage0.pt", weights_only=True)["snapshots"][-1]["images"]
+    for snap in result["snapshots"]:  # every snapshot of the second stage
+        assert torch.equal(snap["images"][:2], first_stage)  # S_1 bit-identical (frozen)
+    init, final = result["snapshots"][0]["images"], result["snapshots"][-1]["images"]
+    assert not torch.equal(init[2:], final[2:])  # S_2 was distilled
+    assert (tmp_path / "s.stage1.experts.pt").exists()  # conditioned experts, reused on resume
+
+
+def test_seqmatch_student_batches_include_frozen_subsets(tiny_context):
+    frozen = torch.randn(2, 1, 8, 8)
+    m = seqmatch.SubsetMatcher(
+        MatchingConfig(**MATCH), __import__("ddforge.core.networks", fromlist=["x"]).build_network(tiny_context.spec, 0),
+        tiny_context.trajectories, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), torch.Generator(),
+        frozen_images=frozen, frozen_labels=torch.tensor([0, 1]), window=(0, 2),
+    )
+    images, targets = m.student_data()
+    assert images.shape[0] == 4 and torch.equal(images[:2], frozen)
+    assert m.batch_size() == 2  # MTT default batch = the newest subset's size
