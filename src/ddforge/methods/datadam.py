@@ -40,31 +40,13 @@ __all__ = [
     "spatial_attention",
 ]
 
+_SHARED_SETTINGS: dict[str, Any] = {
+    "task_balance": 0.01, "loss_scale": 100.0, "batch_real": 64, "eval_lr": 0.01,
+    "lr_img": 1.0, "momentum": 0.5, "pix_init": "real",
+}
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "power": 4,
-        "norm": "instancenorm",
-        "task_balance": 0.01,
-        "loss_scale": 100.0,
-        "batch_real": 64,
-        "eval_lr": 0.01,
-        "lr_img": 1.0,
-        "momentum": 0.5,
-        "iterations": 8000,
-        "pix_init": "real",
-    },
-    "released_code": {
-        "power": 1,
-        "norm": "batchnorm",
-        "task_balance": 0.01,
-        "loss_scale": 100.0,
-        "batch_real": 64,
-        "eval_lr": 0.01,
-        "lr_img": 1.0,
-        "momentum": 0.5,
-        "iterations": 20000,
-        "pix_init": "real",
-    },
+    "paper": {**_SHARED_SETTINGS, "power": 4, "norm": "instancenorm", "iterations": 8000},
+    "released_code": {**_SHARED_SETTINGS, "power": 1, "norm": "batchnorm", "iterations": 20000},
 }
 """Named DataDAM settings, from methods.md §5.2 (HP table vs. `main_DataDAM.py`).
 
