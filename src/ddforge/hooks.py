@@ -66,3 +66,28 @@ class RunManifestHook:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest, indent=2, default=str))
         log.info("run manifest written to %s", path)
+
+
+class MlflowVersionedArtefactHook:
+    """Logs versioned reports to MLflow: datasets whose catalog entry has
+    `metadata: {mlflow_artifact_path: ...}` are uploaded right after each save, from the exact
+    version just written (kedro-mlflow's wrapper cannot wrap versioned datasets)."""
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        if self._catalog is None or mlflow.active_run() is None:
+            return
+        dataset = self._catalog.get(dataset_name)
+        artifact_path = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact_path")
+        if artifact_path is None:
+            return
+        path = Path(str(dataset._get_load_path()))  # the version just saved
+        if path.is_file():
+            mlflow.log_artifact(str(path), artifact_path)

@@ -21,6 +21,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         # `kedro run --pipelines mtt` distils and evaluates that method (its metrics land in the same MLflow run).
         pipelines[method] = create_distill_pipeline(method, uses_buffer(method)) + evaluation
         evaluations += evaluation
+    pipelines["baselines"] = baselines()
     pipelines["evaluate"] = evaluations
     pipelines["report"] = create_report_pipeline(methods)
     pipelines["share"] = create_share_pipeline(methods)

@@ -1,9 +1,12 @@
 """Kedro project settings."""
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
-from ddforge.hooks import RunManifestHook
+from ddforge import cli_errors
+from ddforge.hooks import MlflowVersionedArtefactHook, RunManifestHook
 
-HOOKS = (RunManifestHook(),)
+cli_errors.install()
+
+HOOKS = (RunManifestHook(), MlflowVersionedArtefactHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -75,6 +75,7 @@ def evaluate_synthetic_set(
             scores["test"]["accuracy"]["mean"], scores["test"]["accuracy"]["std"],
         )
     result = {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
+              "data_fingerprint": real_test["data_fingerprint"],
               "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints,
               **_selection(checkpoints)}
     stages = synthetic_set.get("stages") or []
@@ -103,6 +104,7 @@ def evaluate_random_real(
     )
     ckpt = [{"iteration": 0, "lr": evaluation["baseline_lr"], **scores}]
     return {"name": "random_real", "kind": "baseline", "ipc": ipc, "num_images": int(idx.numel()),
+            "data_fingerprint": real_test["data_fingerprint"],
             "checkpoints": ckpt, **_selection(ckpt)}
 
 
@@ -119,4 +121,5 @@ def evaluate_full_data(
     )
     ckpt = [{"iteration": 0, "lr": full["lr"], **scores}]
     return {"name": "full_data", "kind": "baseline", "ipc": None, "num_images": int(real_train["labels"].numel()),
+            "data_fingerprint": real_test["data_fingerprint"],
             "checkpoints": ckpt, **_selection(ckpt)}

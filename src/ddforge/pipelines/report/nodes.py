@@ -1,6 +1,7 @@
 """The comparison a user opens first: one table (CSV + Markdown) and one image grid per method."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
@@ -8,6 +9,8 @@ from matplotlib.figure import Figure
 
 from ddforge.core.transforms import invert_transform
 from ddforge.core.visualise import image_grid, importance_bar_chart
+
+log = logging.getLogger(__name__)
 
 
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_auroc")
@@ -36,8 +39,12 @@ def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluati
 
         raise ConfigError(f"report.metrics: unknown {sorted(unknown)}; known: {SCALAR_METRICS + PER_CLASS_METRICS}")
     class_names = class_names_source["class_names"]
+    current = class_names_source["data_fingerprint"]
+    stale = [ev["name"] for ev in evaluations if ev.get("data_fingerprint") != current]
+    if stale:  # e.g. `--pipelines mtt,report` after a run on other data: never mix them in silently
+        log.warning("report: leaving out %s, evaluated on other data or config than the current splits", stale)
     rows, metrics = [], {}
-    for ev in evaluations:
+    for ev in (e for e in evaluations if e["name"] not in stale):
         final, best, val_sel = ev["final"]["test"], ev["best"]["test"], ev["val_selected"]["test"]
         row = {
             "method": ev["name"], "kind": ev["kind"], "ipc": ev["ipc"] if ev["ipc"] is not None else "all",
@@ -58,7 +65,10 @@ def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluati
             metrics[f"{ev['name']}/test_acc_{label}"] = {"value": summary["accuracy"]["mean"], "step": 0}
         metrics[f"{ev['name']}/test_acc_final_std"] = {"value": final["accuracy"]["std"], "step": 0}
     table = pd.DataFrame(rows)
-    return table, _markdown(table), metrics
+    markdown = _markdown(table)
+    if stale:
+        markdown += f"\nLeft out (evaluated on other data or config; rerun them): {', '.join(stale)}\n"
+    return table, markdown, metrics
 
 
 def _markdown(table: pd.DataFrame) -> str:
