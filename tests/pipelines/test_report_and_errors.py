@@ -48,7 +48,7 @@ def test_missing_data_ends_the_run_with_one_message_and_no_traceback(tmp_path):
     root = make_project(tmp_path / "p")
     kedro = str(Path(sys.executable).with_name("kedro"))
     result = subprocess.run([kedro, "run", "--env", "ci", "--pipelines", "ingest", "--params",
-                             "source.search_dirs=[data/01_raw/nowhere]"], cwd=root, capture_output=True, text=True,
+                             "source.idx.search_dirs=[data/01_raw/nowhere]"], cwd=root, capture_output=True, text=True,
                             env={**os.environ, **ENV}, timeout=300)
     assert result.returncode != 0
     assert "ddforge: error:" in result.stderr and "data/01_raw/nowhere" in result.stderr

@@ -81,4 +81,9 @@ def run_distillation(
                 ckpt,
             )
     history["nonfinite_total"] = distiller.nonfinite_total
+    applied = sum(history["applied"])
+    log.info("%s: %d/%d iterations updated the synthetic set", label, applied, len(history["applied"]))
+    if iterations and applied == 0:
+        log.warning("%s: no iteration updated the synthetic set (every step was gated or skipped): it is "
+                    "still its initialisation; check the method's threshold or the learning rates", label)
     return {"history": history, "snapshots": snapshots}

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 def load_raw_dataset(source: dict[str, Any], preprocess: dict[str, Any]) -> dict:
     """Readers that decode image files resize once, here, to `preprocess.image_size` (folders of
     X-rays come in many sizes); array formats are resized in `preprocess`."""
-    spec = dict(source)
-    reader_args = inspect.signature(READERS.get(spec.get("format"), lambda: None)).parameters
+    fmt = source.get("format")
+    # one sub-dict per format, so an environment can switch format without inheriting the base's keys
+    spec = {"format": fmt, **(source.get(fmt) or {})}
+    reader_args = inspect.signature(READERS.get(fmt, lambda: None)).parameters
     for key in ("image_size", "channels"):
         if key in reader_args and key not in spec and preprocess.get(key) is not None:
             spec[key] = preprocess[key]
