@@ -22,6 +22,8 @@ class EvalConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     dsa: bool = True
+    compile: bool = False
+    channels_last: bool = False
 
 
 Stage = tuple[torch.Tensor, torch.Tensor, float]  # images, training targets, lr
@@ -36,6 +38,7 @@ def train_curriculum(net: nn.Module, stages: list[Stage], cfg: EvalConfig, gener
             epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size, generator=generator,
             momentum=cfg.momentum, weight_decay=cfg.weight_decay,
             dsa_config=DSAConfig() if cfg.dsa else None,
+            compile_model=cfg.compile, channels_last=cfg.channels_last,
         )
     return net
 

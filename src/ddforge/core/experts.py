@@ -20,6 +20,8 @@ class ExpertConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     dsa: bool = True
+    compile: bool = False        # torch.compile the training forward (see benchmarks/bench.py)
+    channels_last: bool = False
 
 
 def train_expert(
@@ -56,5 +58,6 @@ def train_expert(
         epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=generator,
         momentum=cfg.momentum, weight_decay=cfg.weight_decay,
         dsa_config=DSAConfig() if cfg.dsa else None, decay_at_half=False, on_epoch_end=on_epoch_end,
+        compile_model=cfg.compile, channels_last=cfg.channels_last,
     )
     return {"trajectory": torch.stack(snapshots), "eval_accuracy": accuracy}

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ddforge.core.augment import DSAConfig, dsa
+
+log = logging.getLogger(__name__)
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -20,6 +24,38 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 def as_targets(labels: torch.Tensor) -> torch.Tensor:
     """Stored labels to training targets: hard ints stay, learned soft labels (logits) become probabilities."""
     return labels.softmax(1) if labels.is_floating_point() else labels
+
+
+def fast_forward(net: nn.Module, compile_model: bool, channels_last: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The network's forward, optionally channels-last and compiled (chosen by benchmarks/bench.py).
+
+    torch.compile needs a C++ compiler on CPU; when compiling fails the eager forward is used and
+    the failure is logged once, so a machine without one still trains (only slower).
+    """
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    if not compile_model:
+        return _as_layout(net, channels_last)
+    compiled = torch.compile(net)
+    state = {"forward": _as_layout(compiled, channels_last)}
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        try:
+            return state["forward"](x)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
+            if state["forward"] is not state.get("eager"):
+                log.warning("torch.compile failed (%s: %s); training eagerly", type(exc).__name__, str(exc)[:200])
+                state["eager"] = state["forward"] = _as_layout(net, channels_last)
+                return state["forward"](x)
+            raise
+
+    return forward
+
+
+def _as_layout(module: Callable[[torch.Tensor], torch.Tensor], channels_last: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    if not channels_last:
+        return module
+    return lambda x: module(x.contiguous(memory_format=torch.channels_last))
 
 
 def train_classifier(
@@ -36,6 +72,8 @@ def train_classifier(
     dsa_config: DSAConfig | None = DSAConfig(),
     decay_at_half: bool = True,
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    compile_model: bool = False,
+    channels_last: bool = False,
 ) -> nn.Module:
     """SGD over shuffled minibatches with per-sample DSA.
 
@@ -44,6 +82,7 @@ def train_classifier(
     """
     device = next(net.parameters()).device
     images, labels = images.to(device), labels.to(device)
+    forward = fast_forward(net, compile_model, channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     net.train()
     n = images.shape[0]
@@ -56,7 +95,7 @@ def train_classifier(
             x = images[idx]
             if dsa_config is not None:
                 x = dsa(x, dsa_config, generator)
-            loss = classification_loss(net(x), labels[idx])
+            loss = classification_loss(forward(x), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

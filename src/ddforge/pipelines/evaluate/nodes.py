@@ -3,6 +3,7 @@ best-over-checkpoints (the papers' convention, test-set selection) and the valid
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def _eval_config(evaluation: dict[str, Any], **overrides: Any) -> EvalConfig:
-    keys = {"num_models", "epochs", "batch_size", "momentum", "weight_decay", "dsa"}
+    keys = {f.name for f in fields(EvalConfig)}
     return EvalConfig(**{**{k: v for k, v in evaluation.items() if k in keys}, **overrides})
 
 
