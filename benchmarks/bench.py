@@ -8,6 +8,7 @@ is also given as a fraction of this machine's dense float32 matmul FLOP/s, measu
     python benchmarks/bench.py                       # default config (conf/base sizes), all figures
     python benchmarks/bench.py --only memory         # constant-memory vs unrolled
     python benchmarks/bench.py --device cuda --width 128 --ipc 10
+    python benchmarks/bench.py --env paper         # sizes from conf/base overridden by conf/paper
 """
 from __future__ import annotations
 
@@ -174,15 +175,47 @@ def distill_once(args: argparse.Namespace) -> dict:
 def run_child(args: argparse.Namespace, **overrides: object) -> dict:
     cmd = [sys.executable, __file__, "--child"]
     for k, v in {**vars(args), **overrides}.items():
-        if k in ("child", "only", "out"):
+        if k in ("child", "only", "out", "env"):
             continue
         cmd += [f"--{k.replace('_', '-')}", str(v)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def env_defaults(env: str | None) -> dict:
+    """Network and distillation sizes of a Kedro environment (base, then the env's single-key overrides)."""
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    merged: dict = {}
+    for folder in ["base"] + ([env] if env and env != "base" else []):
+        for name in ("parameters.yml", "parameters_mtt.yml"):
+            path = conf / folder / name
+            if path.exists():
+                _merge(merged, yaml.safe_load(path.read_text()) or {})
+    network, pre = merged.get("network", {}), merged.get("preprocess", {})
+    size = pre.get("image_size") or 28
+    ipc = merged.get("ipc", 10)
+    return {"width": network.get("width", 32), "depth": network.get("depth", 3),
+            "size": size if isinstance(size, int) else size[0], "channels": pre.get("channels") or 1,
+            "syn_steps": merged.get("mtt", {}).get("distill", {}).get("syn_steps", 20),
+            "ipc": ipc if isinstance(ipc, int) else max(ipc)}
+
+
+def _merge(into: dict, new: dict) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env", default=None)
+    known, _ = pre.parse_known_args()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[pre])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--depth", type=int, default=3)
@@ -198,6 +231,8 @@ def main() -> None:
     p.add_argument("--only", choices=["all", "memory", "speed"], default="all")
     p.add_argument("--out", default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    if known.env:
+        p.set_defaults(**env_defaults(known.env))
     args = p.parse_args()
     if args.child:
         print(json.dumps(distill_once(args)))
@@ -207,7 +242,7 @@ def main() -> None:
     peak = matmul_peak(device)
     flops = forward_flops(spec)
     result: dict = {
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "env": args.env, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "network": spec.as_dict(), "matmul_flops_per_s": peak, "forward_flops_per_image": flops,
     }
     if args.only in ("all", "speed"):

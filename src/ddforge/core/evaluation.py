@@ -24,6 +24,7 @@ class EvalConfig:
     dsa: bool = True
     compile: bool = False
     channels_last: bool = False
+    bf16: bool = False           # bfloat16 autocast of the forward (tested within tolerance of float32)
 
 
 Stage = tuple[torch.Tensor, torch.Tensor, float]  # images, training targets, lr
@@ -38,7 +39,7 @@ def train_curriculum(net: nn.Module, stages: list[Stage], cfg: EvalConfig, gener
             epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size, generator=generator,
             momentum=cfg.momentum, weight_decay=cfg.weight_decay,
             dsa_config=DSAConfig() if cfg.dsa else None,
-            compile_model=cfg.compile, channels_last=cfg.channels_last,
+            compile_model=cfg.compile, channels_last=cfg.channels_last, bf16=cfg.bf16,
         )
     return net
 

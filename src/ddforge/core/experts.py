@@ -22,6 +22,7 @@ class ExpertConfig:
     dsa: bool = True
     compile: bool = False        # torch.compile the training forward (see benchmarks/bench.py)
     channels_last: bool = False
+    bf16: bool = False           # bfloat16 autocast of the forward (tested within tolerance of float32)
 
 
 def train_expert(
@@ -58,6 +59,6 @@ def train_expert(
         epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=generator,
         momentum=cfg.momentum, weight_decay=cfg.weight_decay,
         dsa_config=DSAConfig() if cfg.dsa else None, decay_at_half=False, on_epoch_end=on_epoch_end,
-        compile_model=cfg.compile, channels_last=cfg.channels_last,
+        compile_model=cfg.compile, channels_last=cfg.channels_last, bf16=cfg.bf16,
     )
     return {"trajectory": torch.stack(snapshots), "eval_accuracy": accuracy}

@@ -6,15 +6,41 @@ import torch
 from ddforge.errors import ConfigError
 
 
-def select_per_class(labels: torch.Tensor, per_class: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+IPC = int | list[int] | dict[str, int]
+
+
+def resolve_ipc(ipc: IPC, class_names: list[str]) -> list[int]:
+    """Images per class as one count per class: an int for all, a list in class order, or a dict by
+    class name (imbalanced medical data may want more images of the rarer, harder class)."""
+    if isinstance(ipc, int):
+        counts = [ipc] * len(class_names)
+    elif isinstance(ipc, dict):
+        unknown, missing = set(ipc) - set(class_names), set(class_names) - set(ipc)
+        if unknown or missing:
+            raise ConfigError(f"ipc by class: unknown classes {sorted(unknown)}, missing {sorted(missing)}; "
+                              f"classes are {class_names}")
+        counts = [ipc[c] for c in class_names]
+    else:
+        counts = list(ipc)
+        if len(counts) != len(class_names):
+            raise ConfigError(f"ipc has {len(counts)} entries for {len(class_names)} classes {class_names}")
+    if any(not isinstance(n, int) or n < 1 for n in counts):
+        raise ConfigError(f"ipc must be positive integers, got {ipc!r}")
+    return counts
+
+
+def select_per_class(labels: torch.Tensor, per_class: int | list[int], num_classes: int,
+                     generator: torch.Generator, class_names: list[str] | None = None) -> torch.Tensor:
     """Indices of `per_class` random images of every class, grouped by class in class order."""
+    counts = [per_class] * num_classes if isinstance(per_class, int) else per_class
     chosen = []
-    for c in range(num_classes):
+    for c, wanted in enumerate(counts):
         members = (labels == c).nonzero().flatten()
-        if members.numel() < per_class:
+        if members.numel() < wanted:
+            name = class_names[c] if class_names else str(c)
             raise ConfigError(
-                f"class {c} has only {members.numel()} training images but {per_class} per class were asked for; "
-                "lower ipc or add images of that class"
+                f"class {name!r} has only {members.numel()} training images but ipc asks for {wanted}; "
+                "lower ipc for that class or add images of it"
             )
-        chosen.append(members[torch.randperm(members.numel(), generator=generator)[:per_class]])
+        chosen.append(members[torch.randperm(members.numel(), generator=generator)[:wanted]])
     return torch.cat(chosen)

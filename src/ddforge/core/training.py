@@ -74,9 +74,11 @@ def train_classifier(
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
     compile_model: bool = False,
     channels_last: bool = False,
+    bf16: bool = False,
 ) -> nn.Module:
     """SGD over shuffled minibatches with per-sample DSA.
 
+    `bf16` runs the forward under bfloat16 autocast (GPU speed; the loss and the weights stay float32).
     With `decay_at_half` this is the papers' evaluation protocol: lr ×0.1 at half-way with a fresh
     optimiser (momentum reset). Experts use a constant lr and no momentum.
     """
@@ -95,7 +97,9 @@ def train_classifier(
             x = images[idx]
             if dsa_config is not None:
                 x = dsa(x, dsa_config, generator)
-            loss = classification_loss(forward(x), labels[idx])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = forward(x)
+            loss = classification_loss(logits.float(), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -76,12 +76,13 @@ def expert_logits(ctx: DistillContext, expert: int, images: torch.Tensor, epoch:
     return torch.cat([functional_forward(net, layout, theta, images[i : i + 512]) for i in range(0, len(images), 512)])
 
 
-def correctly_classified_init(ctx: DistillContext, ipc: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+def correctly_classified_init(ctx: DistillContext, ipc: int | list[int], epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per class, `ipc` random real images the first expert classifies correctly; further experts
     are asked when it does not get enough right, and random members top up as a last resort."""
     g = make_generator(ctx.seed, "init")
+    counts = [ipc] * ctx.num_classes if isinstance(ipc, int) else ipc
     chosen = []
-    for c in range(ctx.num_classes):
+    for c, ipc in enumerate(counts):
         pool = (ctx.labels == c).nonzero().flatten()
         pool = pool[torch.randperm(pool.numel(), generator=g).to(pool.device)]
         if pool.numel() < ipc:

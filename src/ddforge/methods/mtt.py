@@ -17,14 +17,14 @@ from ddforge.methods.base import DistillContext
 
 @dataclass
 class InitConfig:
-    ipc: int = 1
-    pix_init: str = "real"  # real | noise
+    ipc: int | list[int] = 1   # one count for all classes, or one per class (resolved by the node)
+    pix_init: str = "real"     # real | noise
 
 
 def initial_images(ctx: DistillContext, init: InitConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """`ipc` real images per class (or N(0,1) noise), with hard labels in class order."""
     g = make_generator(ctx.seed, "init")
-    idx = select_per_class(ctx.labels, init.ipc, ctx.num_classes, g)
+    idx = select_per_class(ctx.labels, init.ipc, ctx.num_classes, g, ctx.class_names)
     labels = ctx.labels[idx].clone()
     images = ctx.images[idx].clone()
     if init.pix_init == "noise":

@@ -105,6 +105,10 @@ def run(ctx: DistillContext, matching: MatchingConfig, init: InitConfig, extra: 
         run_key: str, checkpoint_path: str | Path | None) -> dict:
     from ddforge.methods.registry import run_single  # the shared single-distiller loop
 
+    if not isinstance(init.ipc, int):
+        if len(set(init.ipc)) > 1:
+            raise ConfigError("seqmatch splits one IPC into subsets; per-class IPC is not supported, use one ipc")
+        init = InitConfig(ipc=init.ipc[0], pix_init=init.pix_init)
     ipcs = split_ipc(init.ipc, extra.num_subsets)
     if extra.subset_windows is not None and len(extra.subset_windows) < len(ipcs):
         raise ConfigError(f"seqmatch: subset_windows has {len(extra.subset_windows)} entries for {len(ipcs)} subsets")

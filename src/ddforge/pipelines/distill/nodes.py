@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ddforge.core.sampling import resolve_ipc
 from ddforge.methods.base import DistillContext
 from ddforge.methods.registry import buffer_epochs_needed, distill
+from ddforge.provenance_manifest import run_manifest
 from ddforge.pipelines.provenance import check_buffer, network_spec, resolve_device, stable_hash
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,8 @@ def make_distill_node(method: str) -> Callable[..., dict]:
         real_train: dict, network: dict[str, Any], params: dict[str, Any], ipc: int, runtime: dict[str, Any],
         seed: int, expert_buffer: dict | None = None,
     ) -> dict:
-        params = {**params, "ipc": int(ipc)}
+        counts = resolve_ipc(ipc, real_train["class_names"])
+        params = {**params, "ipc": counts[0] if len(set(counts)) == 1 else counts}
         spec = network_spec(network, real_train)
         trajectories: list = []
         buffer_key = None
@@ -48,6 +51,7 @@ def make_distill_node(method: str) -> Callable[..., dict]:
         synthetic["meta"] = {
             "params": params, "seed": seed, "data_fingerprint": real_train["data_fingerprint"],
             "run_key": run_key, "expert_buffer": buffer_key,
+            "provenance": {k: v for k, v in run_manifest({}, env=None).items() if k != "params"},
         }
         return synthetic
 
@@ -61,4 +65,6 @@ def loss_history(synthetic_set: dict) -> dict[str, list[dict[str, float]]]:
     return {
         f"{method}/matching_loss": [{"value": float(v), "step": i} for i, v in enumerate(history["loss"])],
         f"{method}/syn_lr": [{"value": float(v), "step": i} for i, v in enumerate(history["lr"])],
+        f"{method}/nonfinite_steps": {"value": float(history.get("nonfinite_total", 0)), "step": 0},
+        f"{method}/applied_updates": {"value": float(sum(history["applied"])), "step": 0},
     }

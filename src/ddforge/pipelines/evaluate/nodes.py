@@ -10,7 +10,7 @@ import torch
 
 from ddforge.core.evaluation import EvalConfig, evaluate_training_set
 from ddforge.core.networks import NetworkSpec
-from ddforge.core.sampling import select_per_class
+from ddforge.core.sampling import resolve_ipc, select_per_class
 from ddforge.core.seeding import make_generator
 from ddforge.core.training import as_targets
 from ddforge.errors import IncompatibleArtefactError
@@ -97,7 +97,10 @@ def evaluate_random_real(
 ) -> dict:
     """A random real subset of the same size, trained by the same protocol (the bar to beat)."""
     spec = network_spec(network, real_train)
-    idx = select_per_class(real_train["labels"], ipc, spec.num_classes, make_generator(seed, "random-real"))
+    counts = resolve_ipc(ipc, real_train["class_names"])
+    idx = select_per_class(real_train["labels"], counts, spec.num_classes, make_generator(seed, "random-real"),
+                           real_train["class_names"])
+    ipc = counts[0] if len(set(counts)) == 1 else counts
     cfg = _eval_config(evaluation)
     scores = evaluate_training_set(
         spec, [(real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"])], cfg,
