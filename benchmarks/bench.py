@@ -136,10 +136,32 @@ def eval_speed(spec: NetworkSpec, device: torch.device, ipc: int, epochs: int) -
     return x.shape[0] * epochs / (time.perf_counter() - t)
 
 
+def _proc_status(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_memory(device: torch.device) -> int:
+    """Starts a fresh peak measurement; returns the memory in use now (the baseline)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    try:  # Linux: writing 5 to clear_refs resets the RSS high-water mark (VmHWM)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _proc_status("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def peak_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _proc_status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def distill_once(args: argparse.Namespace) -> dict:
@@ -158,10 +180,8 @@ def distill_once(args: argparse.Namespace) -> dict:
         params.update(lr_img=1.0, batch_real=64)
     if args.method == "seqmatch":
         params.update(num_subsets=1)  # the matching step itself; conditioned experts are expert training
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     sync(device)
-    baseline = peak_memory_bytes(device)  # data and model set up, no distillation yet
+    baseline = reset_peak_memory(device)  # data and model set up, no distillation yet
     distill(args.method, {**params, "iterations": 1}, ctx, run_key="warm", checkpoint_path=None)
     t = time.perf_counter()
     distill(args.method, params, ctx, run_key="bench", checkpoint_path=None)
