@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ddforge.methods.registry import METHODS
-from tests.pipelines.test_end_to_end import ENV, ci_run  # noqa: F401  (ci_run: fixture for this module)
+from tests.pipelines.test_end_to_end import ci_run, inside_project  # noqa: F401  (ci_run: fixture for this module)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore_results.ipynb"
 
@@ -32,21 +32,12 @@ def test_notebook_executes_against_ci_run(ci_run):  # noqa: F811
 
     root, _ = ci_run
     nb = json.loads(NOTEBOOK.read_text())
-    overrides = {**ENV, "DDFORGE_PROJECT": str(root), "DDFORGE_ENV": "ci"}
-    old_cwd, old_env = os.getcwd(), {k: os.environ.get(k) for k in overrides}
     namespace: dict = {"__name__": "__main__"}
-    os.environ.update(overrides)
-    os.chdir(root)
     try:
-        for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
-            exec(compile("".join(cell["source"]), f"<notebook cell {i}>", "exec"), namespace)
+        with inside_project(root, {"DDFORGE_PROJECT": str(root), "DDFORGE_ENV": "ci"}):
+            for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+                exec(compile("".join(cell["source"]), f"<notebook cell {i}>", "exec"), namespace)
     finally:
-        os.chdir(old_cwd)
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         session = namespace.get("session")
         if session is not None:
             session.close()

@@ -1,6 +1,7 @@
 """The whole DAG through a real KedroSession on conf/ci, a real MLflow sqlite store and kedro-viz."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -54,22 +55,16 @@ def make_project(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    root = make_project(tmp_path_factory.mktemp("ddforge-ci"))
-    old_cwd, old_env = os.getcwd(), {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
+@contextlib.contextmanager
+def inside_project(root: Path, env: dict[str, str] | None = None):
+    """cwd in the project (the catalog's paths are relative) and the given environment variables,
+    both restored afterwards."""
+    overrides = {**ENV, **(env or {})}
+    old_cwd, old_env = os.getcwd(), {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
     os.chdir(root)
     try:
-        bootstrap_project(root)
-        with KedroSession.create(project_path=root, env="ci") as session:
-            session.run()
-        with KedroSession.create(project_path=root, env="ci") as session:
-            context = session.load_context()
-        yield root, context
+        yield
     finally:
         os.chdir(old_cwd)
         for k, v in old_env.items():
@@ -77,6 +72,24 @@ def ci_run(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    root = make_project(tmp_path_factory.mktemp("ddforge-ci"))
+    # The run itself goes through the CLI as a user runs it; a process of its own also keeps
+    # MLflow's process-wide state (tracking URI, active experiment) out of other tests.
+    result = subprocess.run([str(Path(sys.executable).with_name("kedro")), "run", "--env", "ci"], cwd=root,
+                            env={**os.environ, **ENV}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    with inside_project(root):
+        bootstrap_project(root)
+        with KedroSession.create(project_path=root, env="ci") as session:
+            context = session.load_context()
+        yield root, context
 
 
 @pytest.mark.slow
