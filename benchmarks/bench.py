@@ -30,7 +30,7 @@ from ddforge.core.evaluation import EvalConfig, train_curriculum  # noqa: E402
 from ddforge.core.experts import ExpertConfig, train_expert  # noqa: E402
 from ddforge.core.networks import NetworkSpec, build_network  # noqa: E402
 from ddforge.methods.base import DistillContext  # noqa: E402
-from ddforge.methods.registry import LoopConfig, METHODS, distill  # noqa: E402
+from ddforge.methods.registry import METHODS, distill  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -3,7 +3,6 @@ import torch
 
 from ddforge.core.sampling import resolve_ipc, select_per_class
 from ddforge.errors import ConfigError
-from ddforge.methods.registry import distill
 
 
 def test_ipc_as_int_list_or_dict_by_class_name():
@@ -25,21 +24,3 @@ def test_a_class_smaller_than_its_ipc_is_a_clear_error():
     assert labels[idx].tolist() == [0, 0, 0, 1, 1]
     with pytest.raises(ConfigError, match="'Normal' has only 2 training images but ipc asks for 3"):
         select_per_class(labels, 3, 2, torch.Generator(), ["COVID", "Normal"])
-
-
-def test_methods_accept_per_class_ipc(tiny_context_for_sampling):
-    params = {"iterations": 1, "snapshot_every": 1, "checkpoint_every": 1, "log_every": 1, "ipc": [3, 1],
-              "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 3, "lr_img": 10.0}
-    for method in ("mtt", "iadd", "datm"):
-        result = distill(method, params, tiny_context_for_sampling, run_key="k", checkpoint_path=None)
-        hard = result["labels"].argmax(1) if result["labels"].is_floating_point() else result["labels"]
-        assert hard.tolist() == [0, 0, 0, 1], method
-    with pytest.raises(ConfigError, match="seqmatch"):
-        distill("seqmatch", {**params, "num_subsets": 2}, tiny_context_for_sampling, run_key="k", checkpoint_path=None)
-
-
-@pytest.fixture
-def tiny_context_for_sampling():
-    from tests.methods.conftest import tiny_context
-
-    return tiny_context.__wrapped__()

@@ -6,7 +6,6 @@ import gzip
 import logging
 import os
 import pickle
-import re
 import struct
 import sys
 import zlib

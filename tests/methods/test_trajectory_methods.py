@@ -1,10 +1,12 @@
 """Each trajectory method's defining mechanism, on a tiny problem with real expert trajectories."""
+import pytest
 import torch
 
 from ddforge.core.matching import MatchingConfig
+from ddforge.errors import ConfigError
 from ddforge.methods import datm, iadd, seqmatch
 from ddforge.methods.mtt import InitConfig
-from ddforge.methods.registry import LoopConfig, distill
+from ddforge.methods.registry import distill
 
 MATCH = dict(syn_steps=2, expert_epochs=1, max_start_epoch=3, lr_img=10.0, lr_lr=1e-5)
 
@@ -121,3 +123,14 @@ def test_seqmatch_student_batches_include_frozen_subsets(tiny_context):
     images, targets = m.student_data()
     assert images.shape[0] == 4 and torch.equal(images[:2], frozen)
     assert m.batch_size() == 2  # MTT default batch = the newest subset's size
+
+
+def test_methods_accept_per_class_ipc(tiny_context):
+    params = {"iterations": 1, "snapshot_every": 1, "checkpoint_every": 1, "log_every": 1, "ipc": [3, 1],
+              "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 3, "lr_img": 10.0}
+    for method in ("mtt", "iadd", "datm"):
+        result = distill(method, params, tiny_context, run_key="k", checkpoint_path=None)
+        hard = result["labels"].argmax(1) if result["labels"].is_floating_point() else result["labels"]
+        assert hard.tolist() == [0, 0, 0, 1], method
+    with pytest.raises(ConfigError, match="seqmatch"):
+        distill("seqmatch", {**params, "num_subsets": 2}, tiny_context, run_key="k", checkpoint_path=None)

@@ -21,6 +21,7 @@ from torch import nn
 from ddforge.core.augment import DSAConfig, DSAParams, apply_dsa, sample_dsa_params
 from ddforge.core.flat import FlatLayout, functional_forward
 from ddforge.core.training import classification_loss
+from ddforge.errors import ConfigError
 
 
 @dataclass
@@ -38,8 +39,6 @@ class MatchingConfig:
     inner_loop: str = "unrolled"   # unrolled | constant_memory (TESLA-style replay, same gradients)
 
     def __post_init__(self) -> None:
-        from ddforge.errors import ConfigError
-
         if self.inner_loop not in ("unrolled", "constant_memory"):
             raise ConfigError(f"inner_loop must be 'unrolled' or 'constant_memory', got {self.inner_loop!r}")
         if self.min_start_epoch >= self.max_start_epoch:

@@ -12,6 +12,7 @@ from ddforge.core.matching import MatchingConfig, TrajectoryMatcher
 from ddforge.core.networks import build_network
 from ddforge.core.sampling import select_per_class
 from ddforge.core.seeding import derive_seed, make_generator
+from ddforge.errors import ConfigError
 from ddforge.methods.base import DistillContext
 
 
@@ -30,8 +31,6 @@ def initial_images(ctx: DistillContext, init: InitConfig) -> tuple[torch.Tensor,
     if init.pix_init == "noise":
         images = torch.randn(images.shape, generator=g)
     elif init.pix_init != "real":
-        from ddforge.errors import ConfigError
-
         raise ConfigError(f"pix_init must be 'real' or 'noise', got {init.pix_init!r}")
     return images.to(ctx.device), labels.to(ctx.device)
 

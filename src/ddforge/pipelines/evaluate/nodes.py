@@ -6,7 +6,6 @@ import logging
 from dataclasses import fields
 from typing import Any
 
-import torch
 
 from ddforge.core.evaluation import EvalConfig, evaluate_training_set
 from ddforge.core.networks import NetworkSpec

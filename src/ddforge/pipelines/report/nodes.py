@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from ddforge.core.transforms import invert_transform
 from ddforge.core.visualise import image_grid, importance_bar_chart
+from ddforge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluati
     metrics_wanted = report["metrics"]
     unknown = set(metrics_wanted) - set(SCALAR_METRICS) - set(PER_CLASS_METRICS)
     if unknown:
-        from ddforge.errors import ConfigError
-
         raise ConfigError(f"report.metrics: unknown {sorted(unknown)}; known: {SCALAR_METRICS + PER_CLASS_METRICS}")
     class_names = class_names_source["class_names"]
     current = class_names_source["data_fingerprint"]
