@@ -143,6 +143,12 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     resumed = run_distillation(fresh(), iterations=6, checkpoint_path=ckpt, **kwargs)
     assert torch.equal(straight["snapshots"][-1]["images"], resumed["snapshots"][-1]["images"])
     assert straight["history"]["loss"] == resumed["history"]["loss"]
+    # asking for more iterations continues from the finished run's checkpoint
+    longer = run_distillation(fresh(), iterations=8, checkpoint_path=ckpt, **kwargs)
+    assert longer["history"]["loss"][:6] == straight["history"]["loss"] and len(longer["history"]["loss"]) == 8
+    # a checkpoint past the requested length is not used
+    shorter = run_distillation(fresh(), iterations=4, checkpoint_path=ckpt, **kwargs)
+    assert shorter["history"]["loss"] == straight["history"]["loss"][:4]
     # a checkpoint of another config is not resumed
     other = run_distillation(fresh(), iterations=6, checkpoint_path=ckpt, **{**kwargs, "run_key": "other"})
     assert other["history"]["loss"] == straight["history"]["loss"]

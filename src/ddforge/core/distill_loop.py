@@ -48,7 +48,10 @@ def run_distillation(
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, weights_only=True, map_location="cpu")
-        if state.get("run_key") == run_key:
+        if state.get("run_key") == run_key and int(state["iteration"]) > iterations:
+            log.warning("%s: checkpoint %s is at iteration %d, past the %d asked for; starting afresh",
+                        label, ckpt, int(state["iteration"]), iterations)
+        elif state.get("run_key") == run_key:
             distiller.load_state_dict(state["distiller"])
             history, snapshots, begin = state["history"], state["snapshots"], int(state["iteration"])
             log.info("%s: resuming from checkpoint %s at iteration %d/%d", label, ckpt, begin, iterations)

@@ -14,6 +14,8 @@ from ddforge.pipelines.provenance import check_buffer, network_spec, resolve_dev
 
 log = logging.getLogger(__name__)
 
+RESUMABLE_CHANGES = {"iterations", "log_every", "checkpoint_every"}
+
 
 def load_trajectories(expert_buffer: dict[str, Callable[[], dict]], needed_epochs: int) -> tuple[list, list[dict]]:
     """Loads each partition once, keeping only the epochs any window can reach (memory, MTT issue #4)."""
@@ -45,7 +47,10 @@ def make_distill_node(method: str) -> Callable[..., dict]:
             images=real_train["images"].to(device), labels=real_train["labels"].to(device),
             class_names=real_train["class_names"], spec=spec, trajectories=trajectories, seed=seed, device=device,
         )
-        run_key = stable_hash(method, params, spec.as_dict(), real_train["data_fingerprint"], buffer_key, seed)
+        # how often to log or checkpoint, and how long to run, do not change the result of an
+        # iteration: a rerun with more iterations continues from the checkpoint
+        keyed = {k: v for k, v in params.items() if k not in RESUMABLE_CHANGES}
+        run_key = stable_hash(method, keyed, spec.as_dict(), real_train["data_fingerprint"], buffer_key, seed)
         checkpoint = Path(runtime["checkpoint_dir"]) / method / f"{run_key[:16]}.pt"
         synthetic = distill(method, params, ctx, run_key=run_key, checkpoint_path=checkpoint)
         synthetic["meta"] = {
