@@ -48,10 +48,6 @@ class FlatLayout:
         counts = torch.tensor(self.numels, device=per_tensor.device)
         return torch.repeat_interleave(per_tensor, counts)
 
-    def tensor_index(self) -> torch.Tensor:
-        """For each element of the flat vector, the index of the parameter tensor it belongs to."""
-        return torch.repeat_interleave(torch.arange(len(self.numels)), torch.tensor(self.numels))
-
 
 def flatten_parameters(module: nn.Module) -> torch.Tensor:
     """A detached copy (never a view of live weights: snapshots must not change afterwards)."""
