@@ -22,6 +22,7 @@ class ExpertConfig:
     dsa: bool = True
     compile: bool = False        # torch.compile the training forward (see benchmarks/bench.py)
     channels_last: bool = False
+    vmap_group: int = 1          # >1: train this many experts at once with torch.func.vmap (GPUs)
     bf16: bool = False           # bfloat16 autocast of the forward (tested within tolerance of float32)
 
 
