@@ -1,6 +1,7 @@
 """What a user may share: the privacy check (near copies of real images) and the export folder."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,25 +16,29 @@ from ddforge.io.export import folder_name, image_partitions, to_uint8
 from ddforge.provenance_manifest import run_manifest
 
 
-@torch.no_grad()
-def _expert_features(expert_buffer: dict, spec: NetworkSpec, images: torch.Tensor) -> torch.Tensor:
-    """Embeddings from the first expert's final snapshot (a trained network's view of similarity)."""
+def _expert_embedding(expert_buffer: dict) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Embeddings from the first expert's final snapshot (a trained network's view of similarity);
+    the partition is loaded once for both the synthetic and the real images."""
     first = expert_buffer[sorted(expert_buffer)[0]]()
     net = build_network(NetworkSpec.from_dict(first["meta"]["network"]), 0).eval()
     load_flat(net, first["trajectory"][-1])
-    return torch.cat([net.embed(images[i : i + 1024]) for i in range(0, len(images), 1024)])
+
+    @torch.no_grad()
+    def embed(images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([net.embed(images[i : i + 1024]) for i in range(0, len(images), 1024)])
+
+    return embed
 
 
 def check_privacy(synthetic_set: dict, real_train: dict, real_val: dict, data_transform: dict, expert_buffer: dict,
                   privacy: dict[str, Any]) -> tuple[dict, Figure]:
     """Nearest real training image of every synthetic image; near copies flagged; closest pairs drawn."""
-    spec = NetworkSpec.from_dict(synthetic_set["network"])
     syn_display = invert_transform(synthetic_set["images"], data_transform).clamp(0, 1)
     real_display = invert_transform(real_train["images"], data_transform).clamp(0, 1)
     report = privacy_check(
         syn_display, real_display,
-        _expert_features(expert_buffer, spec, synthetic_set["images"].float()),
-        _expert_features(expert_buffer, spec, real_train["images"]),
+        (embed := _expert_embedding(expert_buffer))(synthetic_set["images"].float()),
+        embed(real_train["images"]),
         pixel_rmse_threshold=privacy["pixel_rmse_threshold"],
         feature_cosine_threshold=privacy["feature_cosine_threshold"],
         reference_pixels=invert_transform(real_val["images"], data_transform).clamp(0, 1),
