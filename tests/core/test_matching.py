@@ -59,14 +59,19 @@ def test_weighted_loss_reweighs_only_the_numerator():
     torch.testing.assert_close(normalised_distance(end, start, target, w), expected)
 
 
-def _conv_case(dsa: bool):
-    spec = NetworkSpec(1, 2, (4, 4), width=2, depth=1)
+def _double_student(spec: NetworkSpec, n_images: int, seed: int):
+    """A float64 student, its start and a nearby target, and random images (for exact comparisons)."""
     net = build_network(spec, 0).double()
     layout = FlatLayout.of(net)
-    g = torch.Generator().manual_seed(1)
+    g = torch.Generator().manual_seed(seed)
     start = flatten_parameters(net).double()
     target = start + 0.05 * torch.randn(layout.size, generator=g, dtype=torch.float64)
-    images = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64)
+    images = torch.randn(n_images, spec.in_channels, *spec.im_size, generator=g, dtype=torch.float64)
+    return net, layout, start, target, images, g
+
+
+def _conv_case(dsa: bool):
+    net, layout, start, target, images, _ = _double_student(NetworkSpec(1, 2, (4, 4), width=2, depth=1), 4, 1)
     labels = torch.tensor([0, 1, 0, 1])
 
     def loss_of(imgs, log_lr):
@@ -157,13 +162,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
 @pytest.mark.parametrize("soft_labels", [False, True])
 def test_constant_memory_gradients_equal_the_unrolled_ones(soft_labels):
     """Images, lr, soft labels and importance weights: relative error far below 1e-5 (float64)."""
-    spec = NetworkSpec(1, 3, (8, 8), width=4, depth=2)
-    net = build_network(spec, 0).double()
-    layout = FlatLayout.of(net)
-    g = torch.Generator().manual_seed(2)
-    start = flatten_parameters(net).double()
-    target = start + 0.05 * torch.randn(layout.size, generator=g, dtype=torch.float64)
-    images0 = torch.randn(6, 1, 8, 8, generator=g, dtype=torch.float64)
+    net, layout, start, target, images0, g = _double_student(NetworkSpec(1, 3, (8, 8), width=4, depth=2), 6, 2)
     labels0 = torch.randn(6, 3, generator=g, dtype=torch.float64) if soft_labels else torch.tensor([0, 1, 2] * 2)
     weights0 = torch.rand(layout.size, generator=g, dtype=torch.float64) + 0.5
     schedule = sample_schedule(6, (8, 8), 7, 4, torch.Generator().manual_seed(9), DSAConfig())
