@@ -1,9 +1,11 @@
 """Speed and memory figures for ddforge's core, printed as JSON.
 
 Runs on any machine with torch (no Kedro needed), on random data of the configured shape (speed
-does not depend on pixel values). Each distillation measurement runs in a fresh subprocess so its
-peak memory is its own: process RSS on CPU, torch.cuda.max_memory_allocated on GPU. Every speed
-is also given as a fraction of this machine's dense float32 matmul FLOP/s, measured in the same run.
+does not depend on pixel values). Each measurement runs in a fresh subprocess, so its peak memory
+is its own (process RSS on CPU, torch.cuda.max_memory_allocated on GPU) and no compiled code is
+shared between modes. Training modes run in alternating rounds and report the median. Every speed
+is also a fraction of this machine's dense float32 matmul FLOP/s, measured in the same run, with
+FLOPs counted by torch's FlopCounterMode; `targets` sets the issue's goals beside the figures.
 
     python benchmarks/bench.py                       # default config (conf/base sizes), all figures
     python benchmarks/bench.py --only memory         # constant-memory vs unrolled
@@ -16,21 +18,26 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as `import ddforge` does, before torch's first allocation
+
 import torch
-from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ddforge.core.evaluation import EvalConfig, train_curriculum  # noqa: E402
-from ddforge.core.experts import ExpertConfig, train_expert  # noqa: E402
-from ddforge.core.networks import NetworkSpec, build_network  # noqa: E402
-from ddforge.methods.base import DistillContext  # noqa: E402
-from ddforge.methods.registry import METHODS, distill  # noqa: E402
+from ddforge.core.evaluation import EvalConfig, train_curriculum
+from ddforge.core.experts import ExpertConfig, train_expert
+from ddforge.core.networks import NetworkSpec, build_network
+from ddforge.core.training import classification_loss
+from ddforge.methods.base import DistillContext
+from ddforge.methods.registry import METHODS, distill
 
 
 def sync(device: torch.device) -> None:
@@ -54,23 +61,19 @@ def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / best
 
 
-def forward_flops(spec: NetworkSpec) -> int:
-    """Multiply-adds ×2 of convolutions and the classifier for one image (norms/pools ignored)."""
-    net, total = build_network(spec, 0), 0
+def counted_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matmuls and convolutions `fn` runs, forward and backward (double backward
+    included), as torch's FlopCounterMode counts them; norms, pools and activations are not counted."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
 
-    def count(module: nn.Module, inputs, output) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += 2 * module.in_channels * k * module.out_channels * output.shape[2] * output.shape[3]
-        elif isinstance(module, nn.Linear):
-            total += 2 * module.in_features * module.out_features
 
-    hooks = [m.register_forward_hook(count) for m in net.modules()]
-    net(torch.zeros(1, spec.in_channels, *spec.im_size))
-    for h in hooks:
-        h.remove()
-    return total
+def training_flops_per_image(spec: NetworkSpec, batch: int = 64) -> int:
+    """One SGD step's FLOPs per image: forward plus backward (no input gradient for the first layer)."""
+    net = build_network(spec, 0)
+    x, y = fake_data(spec, batch, torch.device("cpu"))
+    return counted_flops(lambda: classification_loss(net(x), y).backward()) // batch
 
 
 def fake_data(spec: NetworkSpec, n: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,15 +83,28 @@ def fake_data(spec: NetworkSpec, n: int, device: torch.device, seed: int = 0) ->
     return x.to(device), y.to(device)
 
 
-EXPERT_MODES = {
-    "eager": {},
-    "channels_last": {"channels_last": True},
-    "compiled": {"compile": True},
-    "compiled_channels_last": {"compile": True, "channels_last": True},
+TRAINING_MODES = {  # name: (ExpertConfig / EvalConfig options, PyTorch's huge-page allocation)
+    "eager_plain": ({}, False),  # the plain eager loop, baseline of every speed-up
+    "eager": ({}, True),
+    "compiled_without_huge_pages": ({"compile": True}, False),
+    "compiled": ({"compile": True}, True),
+    "compiled_channels_last": ({"compile": True, "channels_last": True}, True),
 }
 
 
-def expert_speed(spec: NetworkSpec, device: torch.device, images: int, mode: dict) -> dict:
+def _median_rate(run: Callable[[], None], items: int, device: torch.device, repeats: int) -> dict:
+    """Items/s of `run`, median of `repeats` timings (this shared machine varies by 10-20 % run to run)."""
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        run()
+        sync(device)
+        rates.append(items / (time.perf_counter() - t))
+    return {"images_per_s": statistics.median(rates), "images_per_s_each": rates}
+
+
+def expert_speed(spec: NetworkSpec, device: torch.device, images: int, mode: dict, repeats: int) -> dict:
     """Images/s of expert training (DSA on, MTT's SGD) after a warm-up that also pays compilation."""
     x, y = fake_data(spec, images, device)
     cfg = ExpertConfig(epochs=1, **mode)
@@ -96,17 +112,16 @@ def expert_speed(spec: NetworkSpec, device: torch.device, images: int, mode: dic
     warm = 1024 + images % cfg.batch_size  # the same partial last batch, so no recompilation is timed
     train_expert(spec, x[:warm], y[:warm], cfg, seed=0, generator=torch.Generator().manual_seed(0), device=device)
     warmup = time.perf_counter() - t
-    sync(device)
-    t = time.perf_counter()
-    train_expert(spec, x, y, cfg, seed=1, generator=torch.Generator().manual_seed(0), device=device)
-    sync(device)
-    return {"images_per_s": images / (time.perf_counter() - t), "warmup_seconds": warmup}
+    row = _median_rate(lambda: train_expert(spec, x, y, cfg, seed=1, generator=torch.Generator().manual_seed(0),
+                                            device=device), images, device, repeats)
+    return {**row, "warmup_seconds": warmup}
 
 
 def expert_accuracy(spec: NetworkSpec, device: torch.device, mode: dict, epochs: int) -> float | None:
     """Test accuracy of one expert on real Fashion-MNIST (if installed): speed must not cost accuracy."""
-    from ddforge.core.transforms import apply_transform, fit_transform
+    from ddforge.core.flat import load_flat
     from ddforge.core.training import predict_logits
+    from ddforge.core.transforms import apply_transform, fit_transform
     from ddforge.io.readers import read_idx
 
     try:
@@ -116,8 +131,6 @@ def expert_accuracy(spec: NetworkSpec, device: torch.device, mode: dict, epochs:
     transform = fit_transform(raw.train_images[:5000], zca=False)
     x, y = apply_transform(raw.train_images[:5000], transform), raw.train_labels[:5000]
     tx, ty = apply_transform(raw.test_images[:2000], transform), raw.test_labels[:2000]
-    from ddforge.core.flat import load_flat
-
     result = train_expert(spec, x.to(device), y.to(device), ExpertConfig(epochs=epochs, **mode), seed=0,
                           generator=torch.Generator().manual_seed(0), device=device)
     net = build_network(spec, 0, device)
@@ -125,15 +138,20 @@ def expert_accuracy(spec: NetworkSpec, device: torch.device, mode: dict, epochs:
     return (predict_logits(net, tx).argmax(1) == ty).float().mean().item()
 
 
-def eval_speed(spec: NetworkSpec, device: torch.device, ipc: int, epochs: int) -> float:
+def eval_speed(spec: NetworkSpec, device: torch.device, ipc: int, epochs: int, mode: dict, repeats: int) -> dict:
+    """Images/s of the evaluation protocol on an IPC-sized set; the first network pays compilation."""
     x, y = fake_data(spec, ipc * spec.num_classes, device)
-    net = build_network(spec, 0, device)
-    cfg = EvalConfig(epochs=epochs)
-    sync(device)
+    cfg = EvalConfig(epochs=epochs, **mode)
+    nets = iter(range(repeats + 1))
+
+    def run() -> None:
+        net = build_network(spec, next(nets), device)
+        train_curriculum(net, [(x, y, 0.01)], cfg, torch.Generator().manual_seed(0))
+
     t = time.perf_counter()
-    train_curriculum(net, [(x, y, 0.01)], cfg, torch.Generator().manual_seed(0))
-    sync(device)
-    return x.shape[0] * epochs / (time.perf_counter() - t)
+    run()
+    warmup = time.perf_counter() - t
+    return {**_median_rate(run, x.shape[0] * epochs, device, repeats), "warmup_seconds": warmup}
 
 
 def _proc_status(key: str) -> int | None:
@@ -187,24 +205,96 @@ def distill_once(args: argparse.Namespace) -> dict:
     distill(args.method, params, ctx, run_key="bench", checkpoint_path=None)
     sync(device)
     seconds = (time.perf_counter() - t) / args.iterations
+    peak = peak_memory_bytes(device)
+    # counted last: the counting mode's bookkeeping must not add to the peak memory measured above
+    flops = counted_flops(lambda: distill(args.method, {**params, "iterations": 1}, ctx, run_key="count",
+                                          checkpoint_path=None))
     return {"method": args.method, "inner_loop": args.inner_loop, "ipc": args.ipc, "syn_steps": args.syn_steps,
-            "seconds_per_iteration": seconds, "peak_memory_bytes": peak_memory_bytes(device),
+            "seconds_per_iteration": seconds, "flops_per_iteration": flops, "peak_memory_bytes": peak,
             "baseline_memory_bytes": baseline}
 
 
-def run_child(args: argparse.Namespace, **overrides: object) -> dict:
-    cmd = [sys.executable, __file__, "--child"]
+def run_task(args: argparse.Namespace, spec: NetworkSpec, device: torch.device) -> dict:
+    mode = TRAINING_MODES[args.mode][0]
+    if args.child == "experts":
+        row = expert_speed(spec, device, args.expert_images, mode, args.repeats)
+        return {**row, "accuracy": expert_accuracy(spec, device, mode, 6) if args.accuracy else None}
+    if args.child == "evaluation":
+        return eval_speed(spec, device, args.ipc, 50, mode, args.repeats)
+    return distill_once(args)
+
+
+def training_modes(args: argparse.Namespace, task: str, flops_per_image: int, peak: float,
+                   modes: tuple[str, ...] = tuple(TRAINING_MODES)) -> dict:
+    """Each mode in its own process, `rounds` times in alternating order so slow spells of this
+    shared machine fall on every mode alike; images/s is the median of all timings."""
+    timings: dict[str, list[float]] = {m: [] for m in modes}
+    rows: dict[str, dict] = {}
+    for r in range(args.rounds):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            huge_pages = TRAINING_MODES[mode][1]
+            row = run_child(args, task, env={"THP_MEM_ALLOC_ENABLE": str(int(huge_pages))}, mode=mode,
+                            accuracy=int(r == 0 and huge_pages))  # huge pages do not change the numbers
+            timings[mode] += row["images_per_s_each"]
+            rows.setdefault(mode, row)
+    out = {}
+    for mode in modes:
+        rate = statistics.median(timings[mode])
+        out[mode] = {**rows[mode], "images_per_s": rate, "images_per_s_each": timings[mode],
+                     "fraction_of_matmul_peak": flops_per_image * rate / peak,
+                     "huge_pages": TRAINING_MODES[mode][1],
+                     "speedup_vs_plain_eager": rate / statistics.median(timings["eager_plain"])}
+    return out
+
+
+def with_fraction(row: dict, peak: float) -> dict:
+    row["fraction_of_matmul_peak"] = row["flops_per_iteration"] / row["seconds_per_iteration"] / peak
+    return row
+
+
+def targets(result: dict) -> dict:
+    """The issue's targets next to the figures of this run (only those this run measured)."""
+    out: dict = {}
+    if "constant_memory" in result:
+        summary = result["constant_memory"]["summary"]
+        growth = summary["constant_memory"]["peak_growth_40_vs_10"]
+        ratio = summary["constant_vs_unrolled_time_at_40"]
+        out["constant_memory_peak_growth_below_1.3x"] = {"value": growth, "met": growth < 1.3}
+        out["constant_memory_time_at_most_1.3x_unrolled"] = {"value": ratio, "met": ratio <= 1.3}
+    if "expert_training" in result:
+        experts = result["expert_training"]
+        mode = experts[result["configured_expert_mode"]]
+        accuracy = [experts[m]["fmnist_test_accuracy_6_epochs"] for m in ("eager", result["configured_expert_mode"])]
+        out["configured_experts_at_least_1.5x_plain_eager"] = {"value": mode["speedup_vs_plain_eager"],
+                                                               "met": mode["speedup_vs_plain_eager"] >= 1.5}
+        if None not in accuracy:
+            gap = 100 * abs(accuracy[0] - accuracy[1])
+            out["configured_experts_accuracy_within_1_point"] = {"value": gap, "met": gap <= 1.0}
+        out["configured_experts_at_least_35pct_of_matmul_peak"] = {
+            "value": mode["fraction_of_matmul_peak"], "met": mode["fraction_of_matmul_peak"] >= 0.35}
+    return out
+
+
+def run_child(args: argparse.Namespace, task: str = "distill", env: dict[str, str] | None = None,
+              **overrides: object) -> dict:
+    """One measurement in a fresh process: its own peak memory, and no compiled code or recompilation
+    left over from another mode (torch.compile's caches are per process)."""
+    cmd = [sys.executable, __file__, "--child", task]
     for k, v in {**vars(args), **overrides}.items():
-        if k in ("child", "only", "out", "env"):
+        if k in ("child", "only", "out", "env", "expert_mode", "rounds"):
             continue
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ})
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, **(env or {})})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def env_defaults(env: str | None) -> dict:
-    """Network and distillation sizes of a Kedro environment (base, then the env's single-key overrides)."""
-    import yaml
+def env_parameters(env: str | None) -> dict:
+    """conf/base's parameters overridden by the environment's (as Kedro's soft merge does); empty
+    without PyYAML, so the benchmark still runs where only torch is installed."""
+    try:
+        import yaml
+    except ImportError:
+        return {}
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     merged: dict = {}
@@ -213,6 +303,19 @@ def env_defaults(env: str | None) -> dict:
             path = conf / folder / name
             if path.exists():
                 _merge(merged, yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def configured_expert_mode(env: str | None) -> str:
+    experts = env_parameters(env).get("experts", {})
+    mode = {"compile": bool(experts.get("compile")), "channels_last": bool(experts.get("channels_last"))}
+    return next(name for name, (m, huge_pages) in TRAINING_MODES.items()
+                if huge_pages and {"compile": False, "channels_last": False, **m} == mode)
+
+
+def env_defaults(env: str | None) -> dict:
+    """Network and distillation sizes of a Kedro environment (base, then the env's single-key overrides)."""
+    merged = env_parameters(env)
     network, pre = merged.get("network", {}), merged.get("preprocess", {})
     size = pre.get("image_size") or 28
     ipc = merged.get("ipc", 10)
@@ -248,38 +351,41 @@ def main() -> None:
     p.add_argument("--method", default="mtt")
     p.add_argument("--inner-loop", default="unrolled")
     p.add_argument("--expert-images", type=int, default=5000)
+    p.add_argument("--repeats", type=int, default=3, help="timings per training figure (the median is kept)")
+    p.add_argument("--expert-mode", choices=list(TRAINING_MODES), default=configured_expert_mode(known.env),
+                   help="the mode the Kedro environment trains experts in (for the targets)")
     p.add_argument("--only", choices=["all", "memory", "speed"], default="all")
     p.add_argument("--out", default=None)
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=list(TRAINING_MODES), default="eager", help=argparse.SUPPRESS)
+    p.add_argument("--accuracy", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=2, help="passes over the training modes, alternating order")
+    p.add_argument("--child", choices=["distill", "experts", "evaluation"], default=None, help=argparse.SUPPRESS)
     if known.env:
         p.set_defaults(**env_defaults(known.env))
     args = p.parse_args()
-    if args.child:
-        print(json.dumps(distill_once(args)))
-        return
     device = torch.device(args.device)
     spec = NetworkSpec(args.channels, args.classes, (args.size, args.size), width=args.width, depth=args.depth)
+    if args.child:
+        print(json.dumps(run_task(args, spec, device)))
+        return
     peak = matmul_peak(device)
-    flops = forward_flops(spec)
+    train_flops = training_flops_per_image(spec)
     result: dict = {
         "env": args.env, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "network": spec.as_dict(), "matmul_flops_per_s": peak, "forward_flops_per_image": flops,
+        "network": spec.as_dict(), "matmul_flops_per_s": peak, "training_flops_per_image": train_flops,
+        "configured_expert_mode": args.expert_mode,
     }
+
     if args.only in ("all", "speed"):
-        experts = {}
-        for name, mode in EXPERT_MODES.items():
-            row = expert_speed(spec, device, args.expert_images, mode)
-            row["fraction_of_matmul_peak"] = 3 * flops * row["images_per_s"] / peak
-            row["speedup_vs_eager"] = row["images_per_s"] / experts["eager"]["images_per_s"] if experts else 1.0
-            experts[name] = row
-        for name in ("eager", "compiled_channels_last"):
-            experts[name]["fmnist_test_accuracy_6_epochs"] = expert_accuracy(spec, device, EXPERT_MODES[name], 6)
+        experts = training_modes(args, "experts", train_flops, peak)
+        for name in TRAINING_MODES:
+            experts[name]["fmnist_test_accuracy_6_epochs"] = experts[name].pop("accuracy", None)
         result["expert_training"] = experts
-        ev = eval_speed(spec, device, args.ipc, epochs=50)
-        result["evaluation_training"] = {"images_per_s": ev, "fraction_of_matmul_peak": 3 * flops * ev / peak}
-        result["distillation"] = [run_child(args, method=m) for m in METHODS]
+        result["evaluation_training"] = training_modes(args, "evaluation", train_flops, peak,
+                                                       modes=("eager_plain", "eager", "compiled"))
+        result["distillation"] = [with_fraction(run_child(args, method=m), peak) for m in METHODS]
     if args.only in ("all", "memory"):
-        rows = [run_child(args, method="mtt", inner_loop=mode, syn_steps=steps)
+        rows = [with_fraction(run_child(args, method="mtt", inner_loop=mode, syn_steps=steps), peak)
                 for mode in ("unrolled", "constant_memory") for steps in (10, 40)]
         summary = {}
         for mode in ("unrolled", "constant_memory"):
@@ -291,7 +397,15 @@ def main() -> None:
                              "seconds_per_iteration_40": b["seconds_per_iteration"]}
         summary["constant_vs_unrolled_time_at_40"] = (summary["constant_memory"]["seconds_per_iteration_40"]
                                                       / summary["unrolled"]["seconds_per_iteration_40"])
-        result["constant_memory"] = {"runs": rows, "summary": summary}
+        # glibc keeps freed heap memory, so process RSS also counts allocator retention, which varies
+        # run to run. With the mmap threshold fixed at 1 MiB every freed tensor goes back to the OS
+        # and RSS follows live memory (3x slower, so these runs are for memory only).
+        live = [run_child(args, env={"MALLOC_MMAP_THRESHOLD_": str(2**20)}, method="mtt", inner_loop="constant_memory",
+                          syn_steps=steps, iterations=1) for steps in (10, 40)]
+        summary["constant_memory"]["peak_growth_40_vs_10_without_allocator_retention"] = (
+            live[1]["peak_memory_bytes"] / live[0]["peak_memory_bytes"])
+        result["constant_memory"] = {"runs": rows, "runs_without_allocator_retention": live, "summary": summary}
+    result["targets"] = targets(result)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

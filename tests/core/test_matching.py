@@ -10,8 +10,10 @@ from ddforge.core.augment import DSAConfig
 from ddforge.core.distill_loop import run_distillation
 from ddforge.core.flat import FlatLayout, flatten_parameters
 from ddforge.core.matching import (
+    GraphFreeStepGradient,
     MatchingConfig,
     TrajectoryMatcher,
+    inner_gradient,
     normalised_distance,
     sample_schedule,
     unroll_student,
@@ -159,9 +161,10 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     assert other["history"]["loss"] == straight["history"]["loss"]
 
 
-@pytest.mark.parametrize("soft_labels", [False, True])
-def test_constant_memory_gradients_equal_the_unrolled_ones(soft_labels):
-    """Images, lr, soft labels and importance weights: relative error far below 1e-5 (float64)."""
+@pytest.mark.parametrize(("soft_labels", "forward_pass"), [(False, "eager"), (True, "eager"), (True, "compiled")])
+def test_constant_memory_gradients_equal_the_unrolled_ones(soft_labels, forward_pass):
+    """Images, lr, soft labels and importance weights: relative error far below 1e-5 (float64),
+    also when the graph-free forward pass runs compiled on a scratch copy of the network."""
     net, layout, start, target, images0, g = _double_student(NetworkSpec(1, 3, (8, 8), width=4, depth=2), 6, 2)
     labels0 = torch.randn(6, 3, generator=g, dtype=torch.float64) if soft_labels else torch.tensor([0, 1, 2] * 2)
     weights0 = torch.rand(layout.size, generator=g, dtype=torch.float64) + 0.5
@@ -178,10 +181,30 @@ def test_constant_memory_gradients_equal_the_unrolled_ones(soft_labels):
         out = [images.grad, log_lr.grad, weights.grad]
         return out + ([labels.grad] if soft_labels else [])
 
-    for a, b in zip(grads(unroll_student), grads(unroll_student_constant_memory)):
+    step_gradient = GraphFreeStepGradient(net, layout, compile_model=True) if forward_pass == "compiled" else None
+
+    def constant_memory(*args):
+        return unroll_student_constant_memory(*args, step_gradient=step_gradient)
+
+    for a, b in zip(grads(unroll_student), grads(constant_memory)):
         assert a is not None and b is not None
         rel = (a - b).norm() / a.norm()
         assert rel < 1e-10, rel
+
+
+def test_graph_free_step_gradient_equals_the_functional_one():
+    """The scratch network (compiled or not) computes the same step gradient, for any θ it is given."""
+    net, layout, start, _, images, g = _double_student(NetworkSpec(1, 3, (8, 8), width=4, depth=2), 6, 4)
+    labels = torch.tensor([0, 1, 2] * 2)
+    step = sample_schedule(6, (8, 8), 1, 4, torch.Generator().manual_seed(1), DSAConfig())[0]
+    for compile_model in (False, True):
+        step_gradient = GraphFreeStepGradient(net, layout, compile_model)
+        for theta in (start, start + 0.1 * torch.randn(layout.size, generator=g, dtype=torch.float64)):
+            theta_leaf = theta.clone().requires_grad_(True)
+            expected = inner_gradient(net, layout, theta_leaf, images, labels, step, create_graph=False)
+            got = step_gradient(theta, images, labels, step)
+            assert ((got - expected).norm() / expected.norm()) < 1e-12
+    assert torch.equal(flatten_parameters(net), start)  # the student's own weights are never touched
 
 
 def test_constant_memory_mode_runs_inside_the_matcher():
