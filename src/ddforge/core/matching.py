@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -105,9 +104,6 @@ def unroll_student(
     return theta
 
 
-StepGradient = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, InnerStep], torch.Tensor]
-
-
 class GraphFreeStepGradient:
     """g_n = ∇_θ ℓ(θ_n) of one inner step with no graph kept: constant memory's forward pass.
 
@@ -130,15 +126,6 @@ class GraphFreeStepGradient:
         with torch.enable_grad():
             grads = torch.autograd.grad(classification_loss(self.forward(x), y), self.params)
         return torch.cat([g.reshape(-1) for g in grads])
-
-
-def _eager_step_gradient(net: nn.Module, layout: FlatLayout) -> StepGradient:
-    def step_gradient(theta: torch.Tensor, images: torch.Tensor, targets: torch.Tensor, step: InnerStep) -> torch.Tensor:
-        with torch.enable_grad():
-            theta = theta.detach().requires_grad_(True)
-            return inner_gradient(net, layout, theta, images.detach(), targets.detach(), step, create_graph=False)
-
-    return step_gradient
 
 
 class _ConstantMemoryUnroll(torch.autograd.Function):
@@ -184,18 +171,17 @@ class _ConstantMemoryUnroll(torch.autograd.Function):
             if learn_targets:
                 d_targets.sub_(lr * grads[2])
             lam.sub_(lr * grads[0])
-            del g, grads
+            del g, grads  # free this step's graph before the next step builds its own
         return d_images, d_targets, d_lr, None, None, None, None, None
 
 
 def unroll_student_constant_memory(
     net: nn.Module, layout: FlatLayout, start: torch.Tensor, images: torch.Tensor, targets: torch.Tensor,
-    lr: torch.Tensor, schedule: list[InnerStep], step_gradient: StepGradient | None = None,
+    lr: torch.Tensor, schedule: list[InnerStep], step_gradient: GraphFreeStepGradient | None = None,
 ) -> torch.Tensor:
     """θ_N like `unroll_student`, in memory independent of syn_steps. `step_gradient` computes the
-    forward pass's graph-free steps (default: the eager functional step; the matcher passes a
-    compiled `GraphFreeStepGradient`)."""
-    step_gradient = step_gradient or _eager_step_gradient(net, layout)
+    forward pass's graph-free steps (default: uncompiled; the matcher passes a compiled one)."""
+    step_gradient = step_gradient or GraphFreeStepGradient(net, layout, compile_model=False)
     return _ConstantMemoryUnroll.apply(images, targets, lr, start, net, layout, schedule, step_gradient)
 
 
