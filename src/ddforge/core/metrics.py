@@ -32,14 +32,10 @@ def binary_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = scores.double().argsort()
-    ranks = torch.empty_like(order, dtype=torch.float64)
-    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=torch.float64)
-    sorted_scores = scores.double()[order]
-    for value in sorted_scores.unique():  # average ranks over ties
-        tie = scores.double() == value
-        if tie.sum() > 1:
-            ranks[tie] = ranks[tie].mean()
+    s = scores.double()
+    ordered = s.sort().values
+    # mid-rank of each score: tied scores share the mean of the ranks they span
+    ranks = (torch.searchsorted(ordered, s) + torch.searchsorted(ordered, s, right=True) + 1).double() / 2
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
