@@ -12,7 +12,7 @@ from ddforge.core.networks import NetworkSpec, build_network
 from ddforge.core.privacy import privacy_check
 from ddforge.core.transforms import invert_transform
 from ddforge.core.visualise import pair_grid
-from ddforge.io.export import folder_name, image_partitions, to_uint8
+from ddforge.io.export import class_folders, image_partitions, to_uint8
 from ddforge.provenance_manifest import run_manifest
 
 
@@ -58,18 +58,19 @@ def check_privacy(synthetic_set: dict, real_train: dict, real_val: dict, data_tr
 
 def export_synthetic_set(synthetic_set: dict, data_transform: dict, parameters: dict[str, Any]) -> tuple[dict, dict, dict]:
     """What a hospital shares: PNGs per class, the exact tensors with their transform, a manifest."""
-    display = invert_transform(synthetic_set["images"], data_transform)
-    images = image_partitions(display, synthetic_set["labels"], synthetic_set["class_names"])
+    pixels = to_uint8(invert_transform(synthetic_set["images"], data_transform))
+    folders = class_folders(synthetic_set["class_names"])
+    images = image_partitions(pixels, synthetic_set["labels"], folders)
     tensors = {
         "images": synthetic_set["images"], "labels": synthetic_set["labels"], "lr": synthetic_set["lr"],
-        "display_uint8": to_uint8(display), "class_names": synthetic_set["class_names"],
+        "display_uint8": pixels, "class_names": synthetic_set["class_names"],
         "transform": data_transform, "network": synthetic_set["network"],
     }
     manifest = {
         "method": synthetic_set["method"], "ipc": synthetic_set["ipc"],
         "num_images": int(synthetic_set["images"].shape[0]),
         "class_names": synthetic_set["class_names"],
-        "class_folders": [folder_name(c) for c in synthetic_set["class_names"]],
+        "class_folders": folders,
         "label_kind": "soft (argmax in folders, exact in synthetic_set.pt)" if synthetic_set["labels"].is_floating_point()
         else "hard",
         "learned_lr": synthetic_set["lr"], "network": synthetic_set["network"],
