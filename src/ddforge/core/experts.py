@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ddforge.core.augment import DSAConfig
-from ddforge.core.flat import flatten_parameters
+from ddforge.core.flat import flatten_parameters, load_flat
 from ddforge.core.networks import NetworkSpec, build_network
 from ddforge.core.training import predict_logits, train_classifier
 
@@ -63,3 +63,10 @@ def train_expert(
         compile_model=cfg.compile, channels_last=cfg.channels_last, bf16=cfg.bf16,
     )
     return {"trajectory": torch.stack(snapshots), "eval_accuracy": accuracy}
+
+
+def snapshot_logits(spec: NetworkSpec, theta: torch.Tensor, images: torch.Tensor, device: str | torch.device) -> torch.Tensor:
+    """Logits (on the CPU) of the network whose flat parameters are the snapshot `theta`."""
+    net = build_network(spec, 0, device)
+    load_flat(net, theta.to(device))
+    return predict_logits(net, images)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ddforge.core.flat import FlatLayout, functional_forward
+from ddforge.core.experts import snapshot_logits
 from ddforge.core.matching import Learnable, MatchingConfig, TrajectoryMatcher
 from ddforge.core.networks import build_network
 from ddforge.core.seeding import derive_seed, make_generator
@@ -68,12 +68,9 @@ def window_upper_bound(iteration: int, cfg: MatchingConfig, extra: ExtraConfig) 
     return max(cfg.min_start_epoch + 1, min(cfg.max_start_epoch, grown))
 
 
-@torch.no_grad()
 def expert_logits(ctx: DistillContext, expert: int, images: torch.Tensor, epoch: int = -1) -> torch.Tensor:
-    """Logits of one expert's snapshot at `epoch` (batched: the pool can be a whole class)."""
-    net = build_network(ctx.spec, 0, ctx.device).eval()
-    layout, theta = FlatLayout.of(net), ctx.trajectories[expert][epoch].to(ctx.device)
-    return torch.cat([functional_forward(net, layout, theta, images[i : i + 512]) for i in range(0, len(images), 512)])
+    """Logits of one expert's snapshot at `epoch`, on the images' device."""
+    return snapshot_logits(ctx.spec, ctx.trajectories[expert][epoch], images, ctx.device).to(images.device)
 
 
 def correctly_classified_init(ctx: DistillContext, ipc: int | list[int], epoch: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,12 +9,10 @@ from typing import Any
 import torch
 
 from ddforge.core.atomic import atomic_torch_save
-from ddforge.core.experts import ExpertConfig, train_expert
-from ddforge.core.flat import FlatLayout, functional_forward
-from ddforge.core.networks import build_network
-from ddforge.core.vmap_experts import train_experts_vmapped
+from ddforge.core.experts import ExpertConfig, snapshot_logits, train_expert
 from ddforge.core.progress import Progress
 from ddforge.core.seeding import derive_seed, make_generator
+from ddforge.core.vmap_experts import train_experts_vmapped
 from ddforge.pipelines.provenance import network_spec, resolve_device, stable_hash
 
 log = logging.getLogger(__name__)
@@ -26,15 +24,8 @@ def tensor_sha256(t: torch.Tensor) -> str:
 
 def _val_accuracy(spec, trajectory: torch.Tensor, real_val: dict, device: torch.device) -> list[float]:
     """Held-out accuracy after every epoch, from the snapshots (for experts trained side by side)."""
-    net = build_network(spec, 0, device).eval()
-    layout = FlatLayout.of(net)
-    out = []
-    with torch.no_grad():
-        for theta in trajectory[1:]:
-            logits = torch.cat([functional_forward(net, layout, theta.to(device), real_val["images"][i : i + 1024].to(device))
-                                for i in range(0, len(real_val["labels"]), 1024)])
-            out.append((logits.argmax(1).cpu() == real_val["labels"]).float().mean().item())
-    return out
+    return [(snapshot_logits(spec, theta, real_val["images"], device).argmax(1) == real_val["labels"]).float().mean().item()
+            for theta in trajectory[1:]]
 
 
 def train_experts(
