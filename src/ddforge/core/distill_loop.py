@@ -27,6 +27,7 @@ class Distiller(Protocol):
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
     def snapshot(self) -> dict: ...
+    def current_lr(self) -> float: ...
 
 
 def run_distillation(
@@ -63,7 +64,7 @@ def run_distillation(
     for it in range(begin, iterations):
         result = distiller.step(it)
         history["loss"].append(result.loss)
-        history["lr"].append(float(distiller.snapshot()["lr"]))
+        history["lr"].append(distiller.current_lr())
         history["start_epoch"].append(result.start_epoch)
         history["applied"].append(bool(result.applied))
         if not result.finite:

@@ -339,9 +339,12 @@ class TrajectoryMatcher:
             self.nonfinite_total += 1
         return StepResult(float(loss.detach()), start_epoch, expert, applied, finite)
 
+    def current_lr(self) -> float:
+        return float(self.lr.detach())
+
     def snapshot(self) -> dict:
         return {"images": self.images.detach().cpu().clone(), "labels": self.labels.detach().cpu().clone(),
-                "lr": float(self.lr.detach())}
+                "lr": self.current_lr()}
 
     # ----- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict:

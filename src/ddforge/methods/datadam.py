@@ -263,9 +263,12 @@ class AttentionMatcher:
         extra = {"sam": float(sam.detach()), "mmd": float(mmd.detach())}
         return StepResult(float(loss.detach()), -1, -1, applied, finite, extra)
 
+    def current_lr(self) -> float:
+        return float(self.extra.eval_lr)
+
     def snapshot(self) -> dict:
         return {"images": self.images.detach().cpu().clone(), "labels": self.labels.detach().cpu().clone(),
-                "lr": float(self.extra.eval_lr)}
+                "lr": self.current_lr()}
 
     def state_dict(self) -> dict:
         return {
