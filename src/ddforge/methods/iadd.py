@@ -57,13 +57,14 @@ class IADDMatcher(TrajectoryMatcher):
         return torch.stack([w[o : o + k].mean() for o, k in zip(self.layout.offsets, self.layout.numels)])
 
     def extras(self) -> dict:
+        per_tensor = self.per_tensor_importance()
+        element = self.extra.importance_granularity == "element"
         return {"importance": {
             "granularity": self.extra.importance_granularity,
             "names": list(self.layout.names),
             "numels": list(self.layout.numels),
-            "per_tensor": self.per_tensor_importance(),
-            "weights": self.element_weights().detach().cpu() if self.extra.importance_granularity == "element"
-            else self.per_tensor_importance(),
+            "per_tensor": per_tensor,
+            "weights": self.element_weights().detach().cpu() if element else per_tensor,
         }}
 
 

@@ -61,6 +61,11 @@ def _cap_per_class(labels: torch.Tensor, cap: int | None, g: torch.Generator) ->
     ]).sort().values
 
 
+def _pick(groups: list[str] | None, idx: torch.Tensor) -> list[str] | None:
+    """The patient ids of the selected images (None when the source has none)."""
+    return [groups[i] for i in idx.tolist()] if groups is not None else None
+
+
 def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[dict, dict, dict, dict]:
     """Test split carved out when the source has none, validation split held out of train (both
     patient-aware when patient ids exist), optional per-class cap, transform fitted on train only."""
@@ -71,9 +76,9 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
     if raw.test_labels.numel() == 0:
         rest, test_idx = holdout(train_y, groups, params.get("test_fraction", 0.2), g)
         test_x, test_y = train_x[test_idx], train_y[test_idx]
-        test_groups = [groups[i] for i in test_idx.tolist()] if groups is not None else None
+        test_groups = _pick(groups, test_idx)
         train_x, train_y = train_x[rest], train_y[rest]
-        groups = [groups[i] for i in rest.tolist()] if groups is not None else None
+        groups = _pick(groups, rest)
     else:
         test_x, test_y = _resize(raw.test_images, params.get("image_size"), params.get("channels")), raw.test_labels
         test_groups = raw.test_groups
@@ -90,12 +95,9 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
             "raw_fingerprint": raw.fingerprint, "groups": split_groups,
         }
 
-    def pick(idx: torch.Tensor) -> list[str] | None:
-        return [groups[i] for i in idx.tolist()] if groups is not None else None
-
     out = (
-        split("train", train_x[capped], train_y[capped], pick(capped)),
-        split("val", train_x[held], train_y[held], pick(held)),
+        split("train", train_x[capped], train_y[capped], _pick(groups, capped)),
+        split("val", train_x[held], train_y[held], _pick(groups, held)),
         split("test", test_x, test_y, test_groups),
     )
     log.info("splits: train %d, val %d, test %d; transform %s", *(len(s["labels"]) for s in out), transform["kind"])
