@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ddforge.core.augment import DSAConfig
-from ddforge.core.metrics import classification_metrics
+from ddforge.core.metrics import SCALAR_METRICS, classification_metrics
 from ddforge.core.networks import NetworkSpec, build_network
 from ddforge.core.seeding import derive_seed, make_generator
 from ddforge.core.training import predict_logits, train_classifier
@@ -69,7 +69,7 @@ def evaluate_training_set(
 
 def summarise(models: list[dict]) -> dict:
     out: dict = {"models": models}
-    for key in ("accuracy", "balanced_accuracy", "macro_auroc"):
+    for key in SCALAR_METRICS:
         values = [m[key] for m in models]
         out[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
     return out

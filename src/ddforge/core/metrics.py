@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import torch
 
+SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_auroc")  # one number per model
+PER_CLASS_METRICS = ("sensitivity", "specificity")  # one number per class and model
+
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float | list[float]]:
     pred = logits.argmax(1)

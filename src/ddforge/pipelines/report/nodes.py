@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ddforge.core.metrics import PER_CLASS_METRICS, SCALAR_METRICS
 from ddforge.core.transforms import invert_transform
 from ddforge.core.visualise import image_grid, importance_bar_chart
 from ddforge.errors import ConfigError
@@ -14,8 +15,6 @@ from ddforge.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_auroc")
-PER_CLASS_METRICS = ("sensitivity", "specificity")
 
 
 def _pm(summary: dict[str, Any], key: str = "accuracy") -> str:
