@@ -55,6 +55,11 @@ def privacy_check(
         ],
     }
     if reference_pixels is not None and len(reference_pixels):
-        ref_d, _ = nearest(reference_pixels, real_pixels, "rmse")
-        report["reference_real_to_real_pixel_rmse_median"] = float(ref_d.median())
+        report["reference_real_to_real_pixel_rmse_median"] = real_to_real_rmse_median(reference_pixels, real_pixels)
     return report
+
+
+def real_to_real_rmse_median(reference_pixels: torch.Tensor, real_pixels: torch.Tensor) -> float:
+    """Median pixel RMSE from held-out real images to their nearest training image: the typical
+    distance between two different real images, the scale a synthetic image's distance is read on."""
+    return float(nearest(reference_pixels, real_pixels, "rmse")[0].median())

@@ -1,55 +1,66 @@
 """What a user may share: the privacy check (near copies of real images) and the export folder."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from matplotlib.figure import Figure
 
 from ddforge.core.flat import load_flat
-from ddforge.core.networks import NetworkSpec, build_network
-from ddforge.core.privacy import privacy_check
+from ddforge.core.networks import ConvNet, NetworkSpec, build_network
+from ddforge.core.privacy import privacy_check, real_to_real_rmse_median
 from ddforge.core.transforms import invert_transform
 from ddforge.core.visualise import pair_grid
 from ddforge.io.export import class_folders, image_partitions, to_uint8
 from ddforge.provenance_manifest import run_manifest
 
 
-def _expert_embedding(expert_buffer: dict) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Embeddings from the first expert's final snapshot (a trained network's view of similarity);
-    the partition is loaded once for both the synthetic and the real images."""
+def _embedding_network(network: dict, theta: torch.Tensor) -> ConvNet:
+    net = build_network(NetworkSpec.from_dict(network), 0).eval()
+    load_flat(net, theta)
+    return net
+
+
+@torch.no_grad()
+def _embed(net: ConvNet, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([net.embed(images[i : i + 1024]) for i in range(0, len(images), 1024)])
+
+
+def privacy_reference(real_train: dict, real_val: dict, data_transform: dict, expert_buffer: dict) -> dict:
+    """What every method's privacy check compares against, computed once: the real training images
+    in display space and in the feature space of the first expert's final snapshot (a trained
+    network's view of similarity), and the typical real-to-real distance."""
     first = expert_buffer[sorted(expert_buffer)[0]]()
-    net = build_network(NetworkSpec.from_dict(first["meta"]["network"]), 0).eval()
-    load_flat(net, first["trajectory"][-1])
+    network, theta = first["meta"]["network"], first["trajectory"][-1]
+    real_pixels = invert_transform(real_train["images"], data_transform).clamp(0, 1)
+    val_pixels = invert_transform(real_val["images"], data_transform).clamp(0, 1)
+    return {
+        "pixels": real_pixels, "features": _embed(_embedding_network(network, theta), real_train["images"]),
+        "groups": real_train.get("groups"), "embedding_network": network, "embedding_theta": theta,
+        "real_to_real_rmse_median": real_to_real_rmse_median(val_pixels, real_pixels) if len(val_pixels) else None,
+    }
 
-    @torch.no_grad()
-    def embed(images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([net.embed(images[i : i + 1024]) for i in range(0, len(images), 1024)])
 
-    return embed
-
-
-def check_privacy(synthetic_set: dict, real_train: dict, real_val: dict, data_transform: dict, expert_buffer: dict,
+def check_privacy(synthetic_set: dict, privacy_reference: dict, data_transform: dict,
                   privacy: dict[str, Any]) -> tuple[dict, Figure]:
     """Nearest real training image of every synthetic image; near copies flagged; closest pairs drawn."""
+    ref = privacy_reference
     syn_display = invert_transform(synthetic_set["images"], data_transform).clamp(0, 1)
-    real_display = invert_transform(real_train["images"], data_transform).clamp(0, 1)
+    net = _embedding_network(ref["embedding_network"], ref["embedding_theta"])
     report = privacy_check(
-        syn_display, real_display,
-        (embed := _expert_embedding(expert_buffer))(synthetic_set["images"].float()),
-        embed(real_train["images"]),
+        syn_display, ref["pixels"], _embed(net, synthetic_set["images"].float()), ref["features"],
         pixel_rmse_threshold=privacy["pixel_rmse_threshold"],
         feature_cosine_threshold=privacy["feature_cosine_threshold"],
-        reference_pixels=invert_transform(real_val["images"], data_transform).clamp(0, 1),
     )
+    if ref["real_to_real_rmse_median"] is not None:
+        report["reference_real_to_real_pixel_rmse_median"] = ref["real_to_real_rmse_median"]
     report["method"] = synthetic_set["method"]
-    if real_train.get("groups") is not None:
+    if ref["groups"] is not None:
         for entry in report["images"]:
-            entry["nearest_pixel_patient"] = real_train["groups"][entry["nearest_pixel_index"]]
+            entry["nearest_pixel_patient"] = ref["groups"][entry["nearest_pixel_index"]]
     closest = sorted(report["images"], key=lambda e: e["pixel_rmse"])[: privacy["pairs_shown"]]
     figure = pair_grid(
-        syn_display[[e["index"] for e in closest]], real_display[[e["nearest_pixel_index"] for e in closest]],
+        syn_display[[e["index"] for e in closest]], ref["pixels"][[e["nearest_pixel_index"] for e in closest]],
         [f"rmse {e['pixel_rmse']:.3f}" + (" COPY" if e["near_copy"] else "") for e in closest],
         title=f"{synthetic_set['method']}: closest synthetic/real pairs ({report['num_flagged']} flagged)",
     )
