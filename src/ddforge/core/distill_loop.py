@@ -6,7 +6,9 @@ config, data and buffer fingerprints) matches, so a changed config never continu
 """
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +30,54 @@ class Distiller(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
     def snapshot(self) -> dict: ...
     def current_lr(self) -> float: ...
+
+
+class GuardedUpdates:
+    """The one safe optimiser step every distiller takes, and its non-finite counters.
+
+    The optimiser steps only on a finite loss and finite gradients; an update that overflows
+    anyway is rolled back, optimiser state (momentum) included, or the overflow would return on the
+    next step. Skipped steps are counted for `max_consecutive_nonfinite` and the checkpoint.
+    """
+
+    consecutive_nonfinite: int = 0
+    nonfinite_total: int = 0
+
+    def guarded_step(
+        self, loss: torch.Tensor, tensors: list[torch.Tensor], optimizer: torch.optim.Optimizer,
+        accept: Callable[[], bool] = lambda: True,
+    ) -> tuple[bool, bool]:
+        """Backward and step; returns (finite, applied). `accept` may still veto a finite step."""
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            finite = all(t.grad is None or bool(torch.isfinite(t.grad).all()) for t in tensors)
+        applied = False
+        if finite and accept():
+            backup = [t.detach().clone() for t in tensors]
+            optimizer_backup = copy.deepcopy(optimizer.state_dict())
+            optimizer.step()
+            if all(bool(torch.isfinite(t).all()) for t in tensors):
+                applied = True
+            else:
+                with torch.no_grad():
+                    for t, b in zip(tensors, backup):
+                        t.copy_(b)
+                optimizer.load_state_dict(optimizer_backup)
+                finite = False
+        if finite:
+            self.consecutive_nonfinite = 0
+        else:
+            self.consecutive_nonfinite += 1
+            self.nonfinite_total += 1
+        return finite, applied
+
+    def nonfinite_state(self) -> dict:
+        return {"nonfinite_total": self.nonfinite_total, "consecutive_nonfinite": self.consecutive_nonfinite}
+
+    def load_nonfinite_state(self, state: dict) -> None:
+        self.nonfinite_total = int(state["nonfinite_total"])
+        self.consecutive_nonfinite = int(state.get("consecutive_nonfinite", 0))
 
 
 def run_distillation(

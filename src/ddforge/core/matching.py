@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ddforge.core.augment import DSAConfig, DSAParams, apply_dsa, sample_dsa_params
+from ddforge.core.distill_loop import GuardedUpdates
 from ddforge.core.flat import FlatLayout, functional_forward
 from ddforge.core.training import classification_loss, fast_forward
 from ddforge.errors import ConfigError
@@ -213,7 +214,7 @@ class StepResult:
     extra: dict = field(default_factory=dict)
 
 
-class TrajectoryMatcher:
+class TrajectoryMatcher(GuardedUpdates):
     """MTT's outer step; DATM, SeqMatch and IADD override the small hooks below."""
 
     def __init__(
@@ -235,8 +236,6 @@ class TrajectoryMatcher:
         self.images = images.detach().clone().requires_grad_(True)
         self.labels = labels.detach().clone()
         self.log_lr = torch.tensor(math.log(cfg.lr_teacher), device=images.device, requires_grad=True)
-        self.consecutive_nonfinite = 0
-        self.nonfinite_total = 0
         self._optimizer: torch.optim.Optimizer | None = None
         self._step_gradient: GraphFreeStepGradient | None = None
 
@@ -309,34 +308,12 @@ class TrajectoryMatcher:
         return normalised_distance(end, start, target, self.element_weights()), expert, start_epoch
 
     def step(self, iteration: int) -> StepResult:
-        opt = self.optimizer
-        opt.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss, expert, start_epoch = self.matching_loss(iteration)
-        finite = bool(torch.isfinite(loss))
-        if finite:
-            loss.backward()
-            finite = all(
-                l.tensor.grad is None or bool(torch.isfinite(l.tensor.grad).all()) for l in self.learnables()
-            )
-        applied = False
-        if finite and self.accept(loss.detach()):
-            backup = [l.tensor.detach().clone() for l in self.learnables()]
-            opt_backup = copy.deepcopy(opt.state_dict())
-            opt.step()
-            if all(bool(torch.isfinite(l.tensor).all()) for l in self.learnables()):
-                self.after_update()
-                applied = True
-            else:  # a finite gradient can still overflow a parameter: roll back
-                with torch.no_grad():
-                    for l, b in zip(self.learnables(), backup):
-                        l.tensor.copy_(b)
-                opt.load_state_dict(opt_backup)  # momentum too, or the overflow returns next step
-                finite = False
-        if finite:
-            self.consecutive_nonfinite = 0
-        else:
-            self.consecutive_nonfinite += 1
-            self.nonfinite_total += 1
+        tensors = [l.tensor for l in self.learnables()]
+        finite, applied = self.guarded_step(loss, tensors, self.optimizer, lambda: self.accept(loss.detach()))
+        if applied:
+            self.after_update()
         return StepResult(float(loss.detach()), start_epoch, expert, applied, finite)
 
     def current_lr(self) -> float:
@@ -352,7 +329,7 @@ class TrajectoryMatcher:
             "learnables": {l.name: l.tensor.detach().clone() for l in self.learnables()},
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
-            "nonfinite_total": self.nonfinite_total,
+            **self.nonfinite_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -361,4 +338,4 @@ class TrajectoryMatcher:
                 l.tensor.copy_(state["learnables"][l.name])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-        self.nonfinite_total = int(state["nonfinite_total"])
+        self.load_nonfinite_state(state)

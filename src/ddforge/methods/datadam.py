@@ -14,7 +14,6 @@ Choices the paper and the released code disagree on are parameters (`ExtraConfig
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddforge.core.augment import DSAConfig, apply_dsa, sample_dsa_params
+from ddforge.core.distill_loop import GuardedUpdates
 from ddforge.core.matching import MatchingConfig, StepResult
 from ddforge.core.networks import NORMS, ConvNet, NetworkSpec, build_network
 from ddforge.core.seeding import derive_seed, make_generator
@@ -175,7 +175,7 @@ def _combine(sam: torch.Tensor, mmd: torch.Tensor, cfg: ExtraConfig) -> torch.Te
     return cfg.loss_scale * sam + cfg.loss_scale * cfg.task_balance * mmd
 
 
-class AttentionMatcher:
+class AttentionMatcher(GuardedUpdates):
     """DataDAM's outer step, driven by `core.distill_loop.run_distillation`.
 
     All randomness is a function of (seed, iteration) or of the saved generator, so a run resumed
@@ -213,8 +213,6 @@ class AttentionMatcher:
             if self.real_members[c].numel() == 0 or self.syn_members[c].numel() == 0:
                 raise ConfigError(f"class {c} has no real or no synthetic images; DataDAM needs both")
         self.optimizer = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=cfg.momentum)
-        self.consecutive_nonfinite = 0
-        self.nonfinite_total = 0
 
     def network(self, iteration: int) -> ConvNet:
         """The frozen random encoder of `iteration`: depends only on (seed, iteration)."""
@@ -238,28 +236,8 @@ class AttentionMatcher:
         self.optimizer.zero_grad(set_to_none=True)
         sam, mmd = attention_loss_terms(net, real, syn, self.extra, self.generator, self.dsa_config)
         loss = _combine(sam, mmd, self.extra)
-        finite = bool(torch.isfinite(loss))
-        if finite:
-            loss.backward()
-            finite = self.images.grad is None or bool(torch.isfinite(self.images.grad).all())
-        applied = False
-        if finite:
-            # Momentum state is restored with the images: an overflowed buffer would poison later steps.
-            backup = (self.images.detach().clone(), copy.deepcopy(self.optimizer.state_dict()))
-            self.optimizer.step()
-            if bool(torch.isfinite(self.images).all()):
-                applied = True
-            else:
-                with torch.no_grad():
-                    self.images.copy_(backup[0])
-                self.optimizer.load_state_dict(backup[1])
-                finite = False
+        finite, applied = self.guarded_step(loss, [self.images], self.optimizer)
         self.images.grad = None
-        if finite:
-            self.consecutive_nonfinite = 0
-        else:
-            self.consecutive_nonfinite += 1
-            self.nonfinite_total += 1
         extra = {"sam": float(sam.detach()), "mmd": float(mmd.detach())}
         return StepResult(float(loss.detach()), -1, -1, applied, finite, extra)
 
@@ -275,8 +253,7 @@ class AttentionMatcher:
             "images": self.images.detach().clone(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
-            "nonfinite_total": self.nonfinite_total,
-            "consecutive_nonfinite": self.consecutive_nonfinite,
+            **self.nonfinite_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -284,8 +261,7 @@ class AttentionMatcher:
             self.images.copy_(state["images"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-        self.nonfinite_total = int(state["nonfinite_total"])
-        self.consecutive_nonfinite = int(state.get("consecutive_nonfinite", 0))
+        self.load_nonfinite_state(state)
 
 
 def build(
