@@ -37,7 +37,7 @@ from ddforge.core.experts import ExpertConfig, train_expert
 from ddforge.core.networks import NetworkSpec, build_network
 from ddforge.core.training import classification_loss
 from ddforge.methods.base import DistillContext
-from ddforge.methods.registry import METHODS, distill
+from ddforge.methods.registry import METHODS, distill, resolve_config
 
 
 def sync(device: torch.device) -> None:
@@ -189,8 +189,9 @@ def distill_once(args: argparse.Namespace) -> dict:
     x, y = fake_data(spec, args.classes * max(args.ipc, 20), device)
     trajectories = [torch.cumsum(0.01 * torch.randn(8, sum(p.numel() for p in build_network(spec, 0).parameters()),
                                                     generator=torch.Generator().manual_seed(e)), 0) for e in range(2)]
-    ctx = DistillContext(x, y, [str(c) for c in range(args.classes)], spec, trajectories, seed=0, device=device)
-    params = {"ipc": args.ipc, "iterations": args.iterations, "snapshot_every": 10**9, "checkpoint_every": 10**9,
+    ctx = DistillContext(x, y, [str(c) for c in range(args.classes)], spec, trajectories, seed=0, device=device,
+                         ipc=[args.ipc] * args.classes)
+    params = {"iterations": args.iterations, "snapshot_every": 10**9, "checkpoint_every": 10**9,
               "log_every": 10**9, "syn_steps": args.syn_steps, "expert_epochs": 2, "max_start_epoch": 4,
               "inner_loop": args.inner_loop, "lr_img": 100.0}
     if args.method == "datadam":
@@ -200,15 +201,15 @@ def distill_once(args: argparse.Namespace) -> dict:
         params.update(num_subsets=1)  # the matching step itself; conditioned experts are expert training
     sync(device)
     baseline = reset_peak_memory(device)  # data and model set up, no distillation yet
-    distill(args.method, {**params, "iterations": 1}, ctx, run_key="warm", checkpoint_path=None)
+    one_iteration = resolve_config(args.method, {**params, "iterations": 1})
+    distill(args.method, one_iteration, ctx, run_key="warm", checkpoint_path=None)
     t = time.perf_counter()
-    distill(args.method, params, ctx, run_key="bench", checkpoint_path=None)
+    distill(args.method, resolve_config(args.method, params), ctx, run_key="bench", checkpoint_path=None)
     sync(device)
     seconds = (time.perf_counter() - t) / args.iterations
     peak = peak_memory_bytes(device)
     # counted last: the counting mode's bookkeeping must not add to the peak memory measured above
-    flops = counted_flops(lambda: distill(args.method, {**params, "iterations": 1}, ctx, run_key="count",
-                                          checkpoint_path=None))
+    flops = counted_flops(lambda: distill(args.method, one_iteration, ctx, run_key="count", checkpoint_path=None))
     return {"method": args.method, "inner_loop": args.inner_loop, "ipc": args.ipc, "syn_steps": args.syn_steps,
             "seconds_per_iteration": seconds, "flops_per_iteration": flops, "peak_memory_bytes": peak,
             "baseline_memory_bytes": baseline}

@@ -56,6 +56,15 @@ class RunManifestHook:
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         self._record_fingerprint(dataset_name, data)
+        self._record_method_config(data)
+
+    @staticmethod
+    def _record_method_config(data: Any) -> None:
+        """A distilled set's resolved config (code defaults included, not only the YAML keys) as
+        MLflow params `<method>.config.<key>`, so runs compare on every setting."""
+        config = (data.get("meta") or {}).get("config") if isinstance(data, dict) else None
+        if isinstance(config, dict) and mlflow.active_run() is not None:
+            mlflow.log_params({f"{data['method']}.config.{k}": v for k, v in config.items()})
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from ddforge.methods.registry import METHODS, uses_buffer
+from ddforge.methods.registry import METHODS
 from ddforge.pipelines.distill.pipeline import create_distill_pipeline
 from ddforge.pipelines.evaluate.pipeline import baselines, evaluate_method
 from ddforge.pipelines.experts.pipeline import create_pipeline as experts
@@ -13,17 +13,17 @@ from ddforge.pipelines.share.pipeline import create_share_pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    methods = list(METHODS)
+    methods = list(METHODS.values())
     pipelines: dict[str, Pipeline] = {"ingest": ingest(), "experts": experts()}
     evaluations = baselines()
     for method in methods:
-        evaluation = evaluate_method(method)
+        evaluation = evaluate_method(method.name)
         # `kedro run --pipelines mtt` distils and evaluates that method (its metrics land in the same MLflow run).
-        pipelines[method] = create_distill_pipeline(method, uses_buffer(method)) + evaluation
+        pipelines[method.name] = create_distill_pipeline(method) + evaluation
         evaluations += evaluation
     pipelines["baselines"] = baselines()
     pipelines["evaluate"] = evaluations
     pipelines["report"] = create_report_pipeline(methods)
-    pipelines["share"] = create_share_pipeline(methods)
+    pipelines["share"] = create_share_pipeline(list(METHODS))
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

@@ -32,12 +32,17 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def run_manifest(params: dict[str, Any], env: str | None, root: str | Path = ".") -> dict[str, Any]:
+def provenance(root: str | Path = ".") -> dict[str, Any]:
+    """The code a result was made with: git commit, package versions, Python, platform."""
     return {
-        "params": params,
-        "env": env,
         "code": git_revision(root),
         "packages": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def run_manifest(params: dict[str, Any], env: str | None, root: str | Path = ".") -> dict[str, Any]:
+    """What a run was made from: its parameters and environment, and `provenance`. The one builder
+    of the manifest (the run's file and MLflow, each synthetic set, each export)."""
+    return {"params": params, "env": env, **provenance(root)}

@@ -121,7 +121,7 @@ def test_step_updates_images_and_keeps_lr_positive():
 
 def test_non_finite_step_is_skipped_and_persisting_ones_stop_the_run():
     images, labels = torch.randn(4, 1, 8, 8), torch.tensor([0, 0, 1, 1])
-    matcher, size = _matcher(None, images, labels, max_consecutive_nonfinite=3)
+    matcher, size = _matcher(None, images, labels)
     bad = _trajectories(size)
     for t in bad:
         t[:, 0] = float("nan")

@@ -20,7 +20,7 @@ def test_ipc_as_int_list_or_dict_by_class_name():
 
 def test_a_class_smaller_than_its_ipc_is_a_clear_error():
     labels = torch.tensor([0] * 5 + [1] * 2)
-    idx = select_per_class(labels, [3, 2], 2, torch.Generator().manual_seed(0))
+    idx = select_per_class(labels, [3, 2], torch.Generator().manual_seed(0))
     assert labels[idx].tolist() == [0, 0, 0, 1, 1]
     with pytest.raises(ConfigError, match="'Normal' has only 2 training images but ipc asks for 3"):
-        select_per_class(labels, 3, 2, torch.Generator(), ["COVID", "Normal"])
+        select_per_class(labels, [3, 3], torch.Generator(), ["COVID", "Normal"])

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -19,4 +21,10 @@ def tiny_context() -> DistillContext:
                      generator=torch.Generator().manual_seed(s))["trajectory"]
         for s in range(2)
     ]
-    return DistillContext(images, labels, ["a", "b"], spec, trajectories, seed=0, device=torch.device("cpu"))
+    return DistillContext(images, labels, ["a", "b"], spec, trajectories, seed=0, device=torch.device("cpu"),
+                          ipc=[2, 2])
+
+
+def with_ipc(ctx: DistillContext, *counts: int) -> DistillContext:
+    """The context with other images per class: one count for every class, or one per class."""
+    return replace(ctx, ipc=list(counts) * ctx.num_classes if len(counts) == 1 else list(counts))

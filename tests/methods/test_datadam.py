@@ -1,26 +1,25 @@
 """DataDAM: attention maps, the matching loss, the frozen random encoders, resume, and build()."""
 import io
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 import torch
 from torch import nn
 
 from ddforge.core.augment import DSAConfig
-from ddforge.core.distill_loop import run_distillation
+from ddforge.core.distill_loop import LoopConfig, run_distillation
 from ddforge.core.matching import MatchingConfig
 from ddforge.core.networks import NetworkSpec, build_network
 from ddforge.methods import datadam
-from ddforge.methods.base import DistillContext
+from ddforge.methods.base import DistillContext, InitConfig, MethodConfig
 from ddforge.methods.datadam import (
+    AttentionMatcher,
+    DataDAM,
     ExtraConfig,
-    InitConfig,
     attention_matching_loss,
-    build,
     spatial_attention,
 )
-from ddforge.methods.registry import LoopConfig
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +36,18 @@ def _ctx(seed: int = 0, norm: str = "instancenorm") -> DistillContext:
     images = torch.randn(16, 1, 8, 8, generator=g)
     labels = torch.arange(2).repeat_interleave(8)
     spec = NetworkSpec(1, 2, (8, 8), width=4, depth=2, norm=norm)
-    return DistillContext(images, labels, ["a", "b"], spec, [], seed, torch.device("cpu"))
+    return DistillContext(images, labels, ["a", "b"], spec, [], seed, torch.device("cpu"), ipc=[2, 2])
+
+
+def build(ctx: DistillContext, matching: MatchingConfig, extra: ExtraConfig, ipc: int = 2) -> AttentionMatcher:
+    """DataDAM's distiller for `ipc` images per class."""
+    ctx = replace(ctx, ipc=[ipc] * ctx.num_classes)
+    return DataDAM().build(ctx, MethodConfig(matching, InitConfig(), LoopConfig(), extra))
 
 
 def _matcher(ipc: int = 2, **extra):
     extra = {"batch_real": 4, **extra}
-    return build(_ctx(), MatchingConfig(lr_img=1.0), InitConfig(ipc=ipc), ExtraConfig(**extra))
+    return build(_ctx(), MatchingConfig(lr_img=1.0), ExtraConfig(**extra), ipc)
 
 
 # --- 1. spatial attention ------------------------------------------------------------------------
@@ -200,7 +205,7 @@ def test_non_finite_step_is_skipped_and_counted():
 
 
 def test_overflowing_update_is_rolled_back_with_momentum():
-    m = build(_ctx(), MatchingConfig(lr_img=1e38), InitConfig(ipc=1), ExtraConfig(batch_real=4))
+    m = build(_ctx(), MatchingConfig(lr_img=1e38), ExtraConfig(batch_real=4), ipc=1)
     before = m.images.detach().clone()
     result = m.step(0)
     assert not result.finite and not result.applied and m.consecutive_nonfinite == 1
@@ -213,7 +218,7 @@ def test_overflowing_update_is_rolled_back_with_momentum():
 
 def test_build_runs_through_run_distillation_without_trajectories():
     ctx = _ctx()
-    distiller = build(ctx, MatchingConfig(lr_img=1.0), InitConfig(ipc=2), ExtraConfig(batch_real=4, eval_lr=0.02))
+    distiller = build(ctx, MatchingConfig(lr_img=1.0), ExtraConfig(batch_real=4, eval_lr=0.02))
     start = distiller.snapshot()
     out = run_distillation(
         distiller, iterations=4, label="datadam", run_key="k", checkpoint_path=None,

@@ -1,11 +1,13 @@
 """Same config and seed, bit-identical synthetic sets on CPU, for every method."""
+from dataclasses import replace
+
 import pytest
 import torch
 
-from ddforge.methods.registry import METHODS, distill
+from ddforge.methods.registry import METHODS, distill, resolve_config
 
 PARAMS = {
-    "iterations": 3, "snapshot_every": 3, "checkpoint_every": 3, "log_every": 1, "ipc": 2,
+    "iterations": 3, "snapshot_every": 3, "checkpoint_every": 3, "log_every": 1,
     "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 3, "lr_img": 10.0,
 }
 EXTRA = {
@@ -20,11 +22,11 @@ def test_two_runs_give_bit_identical_synthetic_sets(method, tiny_context):
     params = {**PARAMS, **EXTRA.get(method, {})}
     if method == "datadam":
         params = {k: v for k, v in params.items() if k not in ("syn_steps", "expert_epochs", "max_start_epoch")}
-    a = distill(method, params, tiny_context, run_key="a", checkpoint_path=None)
-    b = distill(method, params, tiny_context, run_key="b", checkpoint_path=None)
+    cfg = resolve_config(method, params)
+    a = distill(method, cfg, tiny_context, run_key="a", checkpoint_path=None)
+    b = distill(method, cfg, tiny_context, run_key="b", checkpoint_path=None)
     assert torch.equal(a["images"], b["images"]) and torch.equal(a["labels"], b["labels"])
     assert a["lr"] == b["lr"] and a["history"]["loss"] == b["history"]["loss"]
     assert not torch.equal(a["snapshots"][0]["images"], a["images"])  # and it did distil something
-    c = distill(method, params, tiny_context.__class__(**{**tiny_context.__dict__, "seed": 1}),
-                run_key="c", checkpoint_path=None)
+    c = distill(method, cfg, replace(tiny_context, seed=1), run_key="c", checkpoint_path=None)
     assert not torch.equal(a["images"], c["images"])  # the seed matters

@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from ddforge.core.matching import MatchingConfig
+from ddforge.core.networks import build_network
 from ddforge.errors import ConfigError
-from ddforge.methods import datm, iadd, seqmatch
-from ddforge.methods.mtt import InitConfig
-from ddforge.methods.registry import distill
+from ddforge.methods import datm, seqmatch
+from ddforge.methods.registry import METHODS, distill, resolve_config
+from tests.methods.conftest import with_ipc
 
 MATCH = dict(syn_steps=2, expert_epochs=1, max_start_epoch=3, lr_img=10.0, lr_lr=1e-5)
 
@@ -28,8 +29,8 @@ def test_datm_window_grows_linearly_to_max_start_epoch():
 
 
 def test_datm_samples_start_epochs_inside_the_growing_window(tiny_context):
-    extra = datm.ExtraConfig(current_max_start_epoch=1, expansion_end_epoch=10)
-    m = datm.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2), extra)
+    cfg = resolve_config("datm", {**MATCH, "current_max_start_epoch": 1, "expansion_end_epoch": 10, "pix_init": "real"})
+    m = METHODS["datm"].build(tiny_context, cfg)
     early = {m.sample_window(0)[1] for _ in range(50)}
     late = {m.sample_window(10)[1] for _ in range(200)}
     assert early == {0}
@@ -37,9 +38,7 @@ def test_datm_samples_start_epochs_inside_the_growing_window(tiny_context):
 
 
 def test_datm_soft_labels_start_from_correct_experts_and_receive_gradient(tiny_context):
-    extra = datm.ExtraConfig(threshold=10.0)
-    m = datm.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2, pix_init="samples_predicted_correctly"),
-                   extra)
+    m = METHODS["datm"].build(tiny_context, resolve_config("datm", {**MATCH, "threshold": 10.0}))
     assert m.labels.is_floating_point() and m.labels.shape == (4, 2)
     # initial soft labels: mean logits of the experts that classify each image correctly
     logits = torch.stack([datm.expert_logits(tiny_context, e, m.images.detach()) for e in range(2)])
@@ -56,7 +55,7 @@ def test_datm_soft_labels_start_from_correct_experts_and_receive_gradient(tiny_c
 
 
 def test_datm_gate_skips_updates_above_threshold(tiny_context):
-    m = datm.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=1), datm.ExtraConfig(threshold=0.0))
+    m = METHODS["datm"].build(with_ipc(tiny_context, 1), resolve_config("datm", {**MATCH, "threshold": 0.0, "pix_init": "real"}))
     images, labels = m.images.detach().clone(), m.labels.detach().clone()
     result = m.step(0)
     assert result.finite and not result.applied
@@ -66,8 +65,8 @@ def test_datm_gate_skips_updates_above_threshold(tiny_context):
 # ---------------------------------------------------------------- IADD
 def test_iadd_weights_stay_positive_with_mean_one_and_change(tiny_context):
     for granularity in ("tensor", "element"):
-        m = iadd.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2),
-                       iadd.ExtraConfig(importance_granularity=granularity, lr_importance=5.0))
+        cfg = resolve_config("iadd", {**MATCH, "importance_granularity": granularity, "lr_importance": 5.0})
+        m = METHODS["iadd"].build(tiny_context, cfg)
         w0 = m.element_weights().detach().clone()
         torch.testing.assert_close(w0, torch.ones_like(w0))
         for it in range(4):
@@ -80,7 +79,7 @@ def test_iadd_weights_stay_positive_with_mean_one_and_change(tiny_context):
 
 
 def test_iadd_loss_uses_the_weights(tiny_context):
-    m = iadd.build(tiny_context, MatchingConfig(**MATCH), InitConfig(ipc=2), iadd.ExtraConfig())
+    m = METHODS["iadd"].build(tiny_context, resolve_config("iadd", MATCH))
     with torch.no_grad():
         m.raw_importance[0] = 5.0  # first conv weight much more important than the rest
     gen_state = m.generator.get_state()
@@ -102,8 +101,9 @@ def test_split_ipc():
 def test_seqmatch_freezes_earlier_subsets_and_changes_later_ones(tiny_context, tmp_path):
     params = {**MATCH, "iterations": 3, "snapshot_every": 3, "checkpoint_every": 3, "log_every": 1,
               "num_subsets": 2, "conditioned_num_experts": 1, "conditioned_expert_epochs": 4,
-              "curriculum_epochs": 2, "ipc": 2}
-    result = distill("seqmatch", params, tiny_context, run_key="k", checkpoint_path=tmp_path / "s.pt")
+              "curriculum_epochs": 2}
+    result = distill("seqmatch", resolve_config("seqmatch", params), tiny_context, run_key="k",
+                     checkpoint_path=tmp_path / "s.pt")
     assert [s["size"] for s in result["stages"]] == [2, 2]
     first_stage = torch.load(tmp_path / "s.stage0.pt", weights_only=True)["snapshots"][-1]["images"]
     for snap in result["snapshots"]:  # every snapshot of the second stage
@@ -116,7 +116,7 @@ def test_seqmatch_freezes_earlier_subsets_and_changes_later_ones(tiny_context, t
 def test_seqmatch_student_batches_include_frozen_subsets(tiny_context):
     frozen = torch.randn(2, 1, 8, 8)
     m = seqmatch.SubsetMatcher(
-        MatchingConfig(**MATCH), __import__("ddforge.core.networks", fromlist=["x"]).build_network(tiny_context.spec, 0),
+        MatchingConfig(**MATCH), build_network(tiny_context.spec, 0),
         tiny_context.trajectories, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), torch.Generator(),
         frozen_images=frozen, frozen_labels=torch.tensor([0, 1]), window=(0, 2),
     )
@@ -126,11 +126,14 @@ def test_seqmatch_student_batches_include_frozen_subsets(tiny_context):
 
 
 def test_methods_accept_per_class_ipc(tiny_context):
-    params = {"iterations": 1, "snapshot_every": 1, "checkpoint_every": 1, "log_every": 1, "ipc": [3, 1],
+    params = {"iterations": 1, "snapshot_every": 1, "checkpoint_every": 1, "log_every": 1,
               "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 3, "lr_img": 10.0}
+    ctx = with_ipc(tiny_context, 3, 1)
     for method in ("mtt", "iadd", "datm"):
-        result = distill(method, params, tiny_context, run_key="k", checkpoint_path=None)
+        result = distill(method, resolve_config(method, params), ctx, run_key="k", checkpoint_path=None)
         hard = result["labels"].argmax(1) if result["labels"].is_floating_point() else result["labels"]
         assert hard.tolist() == [0, 0, 0, 1], method
+        assert result["ipc"] == [3, 1]
     with pytest.raises(ConfigError, match="seqmatch"):
-        distill("seqmatch", {**params, "num_subsets": 2}, tiny_context, run_key="k", checkpoint_path=None)
+        distill("seqmatch", resolve_config("seqmatch", {**params, "num_subsets": 2}), ctx, run_key="k",
+                checkpoint_path=None)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ddforge.methods.registry import METHODS
-from tests.io.test_readers import write_idx
+from tests.io.readers.helpers import write_idx
 
 PROJECT = Path(__file__).resolve().parents[2]
 ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
@@ -150,7 +150,10 @@ def test_mlflow_run_has_params_metrics_artifacts_and_provenance(ci_run):
     for key in [f"{m}/test_acc_final" for m in (*METHODS, "random_real", "full_data")] + ["mtt/matching_loss"]:
         assert key in metrics and math.isfinite(metrics[key]), key
     assert len(client.get_metric_history(run.info.run_id, "mtt/matching_loss")) == 4
-    assert run.data.params["mtt.distill.syn_steps"] == "2"
+    assert run.data.params["trajectory_matching.syn_steps"] == "2"  # the YAML's shared block ...
+    assert run.data.params["mtt.config.syn_steps"] == "2"  # ... and each method's resolved config
+    assert run.data.params["datm.config.expansion_end_epoch"] == "2"
+    assert run.data.params["datadam.config.lr_img"] == "1.0"  # a code default, logged too
     assert run.data.tags["ddforge.data_fingerprint.real_train"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert {"report/comparison.md", "report/comparison.csv", "report/mtt_synthetic_images.png"} <= artifacts

@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
@@ -21,15 +22,38 @@ from ddforge.errors import NonFiniteError
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class LoopConfig:
+    """How long a distillation runs and how often it logs, snapshots and checkpoints (every method)."""
+
+    iterations: int = 200
+    checkpoint_every: int = 25
+    snapshot_every: int = 100
+    log_every: int = 10
+    max_consecutive_nonfinite: int = 10
+
+
+@dataclass
+class StepResult:
+    """What one outer iteration reports to the loop."""
+
+    loss: float
+    start_epoch: int
+    expert: int
+    applied: bool
+    finite: bool
+
+
 class Distiller(Protocol):
     consecutive_nonfinite: int
     nonfinite_total: int
 
-    def step(self, iteration: int) -> Any: ...
+    def step(self, iteration: int) -> StepResult: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
     def snapshot(self) -> dict: ...
     def current_lr(self) -> float: ...
+    def extras(self) -> dict: ...
 
 
 class GuardedUpdates:
@@ -78,6 +102,17 @@ class GuardedUpdates:
     def load_nonfinite_state(self, state: dict) -> None:
         self.nonfinite_total = int(state["nonfinite_total"])
         self.consecutive_nonfinite = int(state.get("consecutive_nonfinite", 0))
+
+
+def run_loop(distiller: Distiller, loop: LoopConfig, *, label: str, run_key: str,
+             checkpoint_path: str | Path | None) -> dict:
+    """`run_distillation` with a LoopConfig; adds what the distiller learned besides images (`extras`)."""
+    result = run_distillation(
+        distiller, iterations=loop.iterations, label=label, run_key=run_key, checkpoint_path=checkpoint_path,
+        checkpoint_every=loop.checkpoint_every, snapshot_every=loop.snapshot_every,
+        max_consecutive_nonfinite=loop.max_consecutive_nonfinite, log_every=loop.log_every,
+    )
+    return {**result, "extras": distiller.extras()}
 
 
 def run_distillation(

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ddforge.core.augment import DSAConfig, DSAParams, apply_dsa, sample_dsa_params
-from ddforge.core.distill_loop import GuardedUpdates
+from ddforge.core.distill_loop import GuardedUpdates, StepResult
 from ddforge.core.flat import FlatLayout, functional_forward
 from ddforge.core.training import classification_loss, fast_forward
 from ddforge.errors import ConfigError
@@ -27,16 +27,18 @@ from ddforge.errors import ConfigError
 
 @dataclass
 class MatchingConfig:
+    """The trajectory-matching settings MTT, DATM, SeqMatch and IADD share; these defaults are the
+    project's only defaults for them (the YAML lists only what an environment or a method changes)."""
+
     syn_steps: int = 20
     expert_epochs: int = 2
     min_start_epoch: int = 0
-    max_start_epoch: int = 3
-    batch_syn: int | None = None
-    lr_img: float = 1000.0
+    max_start_epoch: int = 4
+    batch_syn: int | None = None   # None: the whole synthetic set every inner step
+    lr_img: float = 100.0
     lr_lr: float = 1e-5
     lr_teacher: float = 0.01
     momentum: float = 0.5
-    max_consecutive_nonfinite: int = 10
     inner_loop: str = "unrolled"   # unrolled | constant_memory (TESLA-style replay, same gradients)
     compile: bool = True           # torch.compile the graph-free forward pass of constant_memory
 
@@ -204,16 +206,6 @@ class Learnable:
     momentum: float
 
 
-@dataclass
-class StepResult:
-    loss: float
-    start_epoch: int
-    expert: int
-    applied: bool
-    finite: bool
-    extra: dict = field(default_factory=dict)
-
-
 class TrajectoryMatcher(GuardedUpdates):
     """MTT's outer step; DATM, SeqMatch and IADD override the small hooks below."""
 
@@ -265,8 +257,9 @@ class TrajectoryMatcher(GuardedUpdates):
     def accept(self, loss: torch.Tensor) -> bool:
         return True
 
-    def after_update(self) -> None:
-        pass
+    def extras(self) -> dict:
+        """What the method learned besides images, labels and lr (IADD: importance weights)."""
+        return {}
 
     # ----- machinery ---------------------------------------------------------------------------
     @property
@@ -312,8 +305,6 @@ class TrajectoryMatcher(GuardedUpdates):
         loss, expert, start_epoch = self.matching_loss(iteration)
         tensors = [l.tensor for l in self.learnables()]
         finite, applied = self.guarded_step(loss, tensors, self.optimizer, lambda: self.accept(loss.detach()))
-        if applied:
-            self.after_update()
         return StepResult(float(loss.detach()), start_epoch, expert, applied, finite)
 
     def current_lr(self) -> float:

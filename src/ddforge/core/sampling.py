@@ -29,10 +29,17 @@ def resolve_ipc(ipc: IPC, class_names: list[str]) -> list[int]:
     return counts
 
 
-def select_per_class(labels: torch.Tensor, per_class: int | list[int], num_classes: int,
-                     generator: torch.Generator, class_names: list[str] | None = None) -> torch.Tensor:
-    """Indices of `per_class` random images of every class, grouped by class in class order."""
-    counts = [per_class] * num_classes if isinstance(per_class, int) else per_class
+def describe_ipc(counts: list[int] | int) -> int | list[int]:
+    """How a report shows per-class counts: one number when every class has the same (an int is
+    what evaluations written before counts were per class hold)."""
+    if isinstance(counts, int):
+        return counts
+    return counts[0] if len(set(counts)) == 1 else counts
+
+
+def select_per_class(labels: torch.Tensor, counts: list[int], generator: torch.Generator,
+                     class_names: list[str] | None = None) -> torch.Tensor:
+    """Indices of `counts[c]` random images of every class c, grouped by class in class order."""
     chosen = []
     for c, wanted in enumerate(counts):
         members = (labels == c).nonzero().flatten()

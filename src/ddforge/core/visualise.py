@@ -1,4 +1,4 @@
-"""Pictures of (synthetic) image sets: a class-by-row grid, PNG export.
+"""Pictures of (synthetic) image sets: a class-by-row grid, closest pairs, importance bars.
 
 Pure functions with no Kedro or pyplot state. Figures are built with
 ``matplotlib.figure.Figure`` and an explicit Agg canvas instead of ``pyplot``, so
@@ -9,16 +9,13 @@ not kept alive by pyplot's global registry: they are freed like any other object
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from collections.abc import Sequence
 
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["figure_to_png_bytes", "image_grid", "save_png"]
+__all__ = ["image_grid", "importance_bar_chart", "pair_grid"]
 
 # Values this far outside [0, 1] mean the images are not in display space
 # (e.g. still normalised); smaller excursions are just clipped.
@@ -148,39 +145,6 @@ def pair_grid(top: torch.Tensor, bottom: torch.Tensor, captions: Sequence[str], 
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
-
-
-def figure_to_png_bytes(fig: Figure) -> bytes:
-    """Render ``fig`` to PNG bytes with Agg (for MLflow artefacts, tests, HTML)."""
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def save_png(fig: Figure, path: str | os.PathLike[str]) -> None:
-    """Write ``fig`` as PNG atomically (temp file in the same dir + ``os.replace``).
-
-    A reader (a report, a browser refreshing the file) never sees a half-written
-    PNG, and a crash leaves at most a hidden ``.tmp`` file behind.
-    """
-    data = figure_to_png_bytes(fig)
-    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp_file:
-            tmp_file.write(data)
-            tmp_file.flush()
-            os.fsync(tmp_file.fileno())
-        os.replace(tmp_path, os.path.join(directory, name))
-    except BaseException:
-        try:
-            os.unlink(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _hard_labels(labels: torch.Tensor) -> torch.Tensor:

@@ -22,23 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddforge.core.augment import DSAConfig, apply_dsa, sample_dsa_params
-from ddforge.core.distill_loop import GuardedUpdates
-from ddforge.core.matching import MatchingConfig, StepResult
+from ddforge.core.distill_loop import GuardedUpdates, StepResult
+from ddforge.core.matching import MatchingConfig
 from ddforge.core.networks import NORMS, ConvNet, NetworkSpec, build_network
-from ddforge.core.seeding import derive_seed, make_generator
+from ddforge.core.seeding import derive_seed
 from ddforge.errors import ConfigError
-from ddforge.methods.base import DistillContext
-from ddforge.methods.mtt import InitConfig, initial_images
-
-__all__ = [
-    "ExtraConfig",
-    "InitConfig",
-    "PRESETS",
-    "AttentionMatcher",
-    "attention_matching_loss",
-    "build",
-    "spatial_attention",
-]
+from ddforge.methods.base import DistillContext, Method, MethodConfig, initial_images
 
 _SHARED_SETTINGS: dict[str, Any] = {
     "task_balance": 0.01, "loss_scale": 100.0, "batch_real": 64, "eval_lr": 0.01,
@@ -55,9 +44,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 - "released_code": what the shipped code runs — p = 1 (main passes exp=1), BatchNorm ConvNet
   (issue #8: "please use batch-based normalization"), 20000 iterations, λ = 0.01, η_S = 1.
 
-Both set lr_img explicitly: MatchingConfig's default (1000) is MTT's and far too large here.
-Keys are flat parameters as `registry.distill` splits them (MatchingConfig / InitConfig /
-LoopConfig / ExtraConfig).
+Both set lr_img explicitly (as `DataDAM.defaults` does): MatchingConfig's default is MTT's and far
+too large here. Keys are flat parameters as `registry.resolve_config` splits them (MatchingConfig /
+InitConfig / LoopConfig / ExtraConfig).
 """
 
 
@@ -168,10 +157,6 @@ def attention_matching_loss(
     `syn_by_class` only. `dsa_config=None` disables augmentation.
     """
     sam, mmd = attention_loss_terms(net, real_by_class, syn_by_class, cfg, generator, dsa_config)
-    return _combine(sam, mmd, cfg)
-
-
-def _combine(sam: torch.Tensor, mmd: torch.Tensor, cfg: ExtraConfig) -> torch.Tensor:
     return cfg.loss_scale * sam + cfg.loss_scale * cfg.task_balance * mmd
 
 
@@ -234,15 +219,16 @@ class AttentionMatcher(GuardedUpdates):
         real = self.real_batches()
         syn = [self.images[m] for m in self.syn_members]
         self.optimizer.zero_grad(set_to_none=True)
-        sam, mmd = attention_loss_terms(net, real, syn, self.extra, self.generator, self.dsa_config)
-        loss = _combine(sam, mmd, self.extra)
+        loss = attention_matching_loss(net, real, syn, self.extra, self.generator, self.dsa_config)
         finite, applied = self.guarded_step(loss, [self.images], self.optimizer)
         self.images.grad = None
-        extra = {"sam": float(sam.detach()), "mmd": float(mmd.detach())}
-        return StepResult(float(loss.detach()), -1, -1, applied, finite, extra)
+        return StepResult(float(loss.detach()), -1, -1, applied, finite)
 
     def current_lr(self) -> float:
         return float(self.extra.eval_lr)
+
+    def extras(self) -> dict:
+        return {}
 
     def snapshot(self) -> dict:
         return {"images": self.images.detach().cpu().clone(), "labels": self.labels.detach().cpu().clone(),
@@ -264,19 +250,18 @@ class AttentionMatcher(GuardedUpdates):
         self.load_nonfinite_state(state)
 
 
-def build(
-    ctx: DistillContext, cfg: MatchingConfig, init: InitConfig, extra: ExtraConfig | dict | None
-) -> AttentionMatcher:
-    """The DataDAM distiller; ignores MatchingConfig's trajectory fields and `ctx.trajectories`."""
-    if extra is None:
-        extra = ExtraConfig()
-    elif isinstance(extra, dict):
-        extra = ExtraConfig(**extra)
-    images, labels = initial_images(ctx, init)
-    return AttentionMatcher(
-        cfg, extra, ctx.spec, ctx.images, ctx.labels, images, labels, ctx.num_classes,
-        ctx.seed, make_generator(ctx.seed, "datadam"), ctx.device,
-    )
+class DataDAM(Method):
+    """Drives `AttentionMatcher`; ignores MatchingConfig's trajectory fields and needs no expert buffer."""
 
+    name = "datadam"
+    ExtraConfig = ExtraConfig
+    PRESETS = PRESETS
+    defaults = {"lr_img": 1.0}
+    matches_trajectories = False
 
-USES_BUFFER = False  # random networks, no expert trajectories
+    def build(self, ctx: DistillContext, cfg: MethodConfig) -> AttentionMatcher:
+        images, labels = initial_images(ctx, cfg.init)
+        return AttentionMatcher(
+            cfg.matching, cfg.extra, ctx.spec, ctx.images, ctx.labels, images, labels, ctx.num_classes,
+            ctx.seed, ctx.generator("datadam"), ctx.device,
+        )

@@ -14,11 +14,8 @@ import torch
 
 from ddforge.core.experts import snapshot_logits
 from ddforge.core.matching import Learnable, MatchingConfig, TrajectoryMatcher
-from ddforge.core.networks import build_network
-from ddforge.core.seeding import derive_seed, make_generator
 from ddforge.errors import ConfigError
-from ddforge.methods.base import DistillContext
-from ddforge.methods.mtt import InitConfig, initial_images
+from ddforge.methods.base import DistillContext, Method, MethodConfig, initial_images
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +23,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class ExtraConfig:
     sequential_generation: bool = True
-    current_max_start_epoch: int = 2   # the window's initial upper bound
-    expansion_end_epoch: int = 100     # iteration at which the upper bound reaches max_start_epoch
+    current_max_start_epoch: int = 2   # the window's initial upper bound ...
+    expansion_end_epoch: int = 150     # ... grows to max_start_epoch by this iteration
     lr_y: float = 2.0
     momentum_y: float = 0.9
     threshold: float = 1.0
@@ -73,13 +70,12 @@ def expert_logits(ctx: DistillContext, expert: int, images: torch.Tensor, epoch:
     return snapshot_logits(ctx.spec, ctx.trajectories[expert][epoch], images, ctx.device).to(images.device)
 
 
-def correctly_classified_init(ctx: DistillContext, ipc: int | list[int], epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per class, `ipc` random real images the first expert classifies correctly; further experts
+def correctly_classified_init(ctx: DistillContext, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class, `ctx.ipc` random real images the first expert classifies correctly; further experts
     are asked when it does not get enough right, and random members top up as a last resort."""
-    g = make_generator(ctx.seed, "init")
-    counts = [ipc] * ctx.num_classes if isinstance(ipc, int) else ipc
+    g = ctx.generator("init")
     chosen = []
-    for c, ipc in enumerate(counts):
+    for c, ipc in enumerate(ctx.ipc):
         pool = (ctx.labels == c).nonzero().flatten()
         pool = pool[torch.randperm(pool.numel(), generator=g).to(pool.device)]
         if pool.numel() < ipc:
@@ -126,11 +122,17 @@ class DATMMatcher(TrajectoryMatcher):
         return bool(loss <= self.extra.threshold)
 
 
-def build(ctx: DistillContext, cfg: MatchingConfig, init: InitConfig, extra: ExtraConfig) -> DATMMatcher:
-    if init.pix_init == "samples_predicted_correctly":
-        images, labels = correctly_classified_init(ctx, init.ipc, extra.label_expert_epoch)
-    else:
-        images, labels = initial_images(ctx, init)
-    soft = soft_label_init(ctx, images, labels)
-    net = build_network(ctx.spec, derive_seed(ctx.seed, "student"), ctx.device)
-    return DATMMatcher(cfg, net, ctx.trajectories, images, soft, make_generator(ctx.seed, "matching"), extra=extra)
+class DATM(Method):
+    name = "datm"
+    ExtraConfig = ExtraConfig
+    PRESETS = PRESETS
+    defaults = {"pix_init": "samples_predicted_correctly"}
+
+    def build(self, ctx: DistillContext, cfg: MethodConfig) -> DATMMatcher:
+        if cfg.init.pix_init == "samples_predicted_correctly":
+            images, labels = correctly_classified_init(ctx, cfg.extra.label_expert_epoch)
+        else:
+            images, labels = initial_images(ctx, cfg.init)
+        soft = soft_label_init(ctx, images, labels)
+        return DATMMatcher(cfg.matching, ctx.student_network(), ctx.trajectories, images, soft,
+                           ctx.generator("matching"), extra=cfg.extra)

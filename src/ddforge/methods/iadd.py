@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ddforge.core.matching import Learnable, MatchingConfig, TrajectoryMatcher
-from ddforge.core.networks import build_network
-from ddforge.core.seeding import derive_seed, make_generator
+from matplotlib.figure import Figure
+
+from ddforge.core.matching import Learnable, TrajectoryMatcher
+from ddforge.core.visualise import importance_bar_chart
 from ddforge.errors import ConfigError
-from ddforge.methods.base import DistillContext
-from ddforge.methods.mtt import InitConfig, initial_images
+from ddforge.methods.base import DistillContext, Method, MethodConfig, initial_images
 
 _SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
 
@@ -68,7 +68,19 @@ class IADDMatcher(TrajectoryMatcher):
         }}
 
 
-def build(ctx: DistillContext, cfg: MatchingConfig, init: InitConfig, extra: ExtraConfig) -> IADDMatcher:
-    images, labels = initial_images(ctx, init)
-    net = build_network(ctx.spec, derive_seed(ctx.seed, "student"), ctx.device)
-    return IADDMatcher(cfg, net, ctx.trajectories, images, labels, make_generator(ctx.seed, "matching"), extra=extra)
+def render_importance(synthetic_set: dict) -> Figure:
+    """Per-layer view of the learned importance weights (the report's extra figure for IADD)."""
+    importance = synthetic_set["extras"]["importance"]
+    return importance_bar_chart(importance["names"], importance["per_tensor"],
+                                title=f"{synthetic_set['method']}: learned importance per parameter tensor")
+
+
+class IADD(Method):
+    name = "iadd"
+    ExtraConfig = ExtraConfig
+    report_figures = {"importance_plot": render_importance}
+
+    def build(self, ctx: DistillContext, cfg: MethodConfig) -> IADDMatcher:
+        images, labels = initial_images(ctx, cfg.init)
+        return IADDMatcher(cfg.matching, ctx.student_network(), ctx.trajectories, images, labels,
+                           ctx.generator("matching"), extra=cfg.extra)

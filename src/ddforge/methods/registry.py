@@ -1,108 +1,81 @@
-"""Methods by name, and the one entry point that runs any of them.
-
-A method module provides `InitConfig`, optionally `ExtraConfig` (its own parameters), and either
-`build(ctx, matching, init, extra)` returning one distiller driven by the shared loop, or
-`run(ctx, matching, init, extra, loop, run_key=, checkpoint_path=)` for multi-stage methods
-(SeqMatch). `USES_BUFFER = False` marks methods that need no expert trajectories (DataDAM).
-"""
+"""Methods by name, their parameters resolved once, and the one entry point that runs any of them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import importlib
+import pkgutil
+from dataclasses import fields
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from ddforge.core.distill_loop import run_distillation
+import ddforge.methods
+from ddforge.core.distill_loop import LoopConfig
 from ddforge.core.matching import MatchingConfig
 from ddforge.errors import ConfigError
-from ddforge.methods import datadam, datm, iadd, mtt, seqmatch
-from ddforge.methods.base import DistillContext
+from ddforge.methods.base import DistillContext, InitConfig, Method, MethodConfig
 
-METHODS: dict[str, ModuleType] = {"mtt": mtt, "datm": datm, "seqmatch": seqmatch, "datadam": datadam, "iadd": iadd}
-
-
-def uses_buffer(method: str) -> bool:
-    return getattr(METHODS[method], "USES_BUFFER", True)
+_NOT_METHODS = {"base", "registry"}
 
 
-@dataclass
-class LoopConfig:
-    iterations: int = 200
-    checkpoint_every: int = 25
-    snapshot_every: int = 100
-    log_every: int = 10
+def discover_methods() -> dict[str, Method]:
+    """Every `Method` subclass defined in a module of `ddforge.methods`, by name (sorted): adding a
+    method is adding its module, nothing is registered by hand."""
+    found: dict[str, Method] = {}
+    for info in pkgutil.iter_modules(ddforge.methods.__path__):
+        if info.name in _NOT_METHODS:
+            continue
+        module = importlib.import_module(f"{ddforge.methods.__name__}.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Method) and obj.__module__ == module.__name__:
+                if obj.name in found:
+                    raise ConfigError(f"two methods are named {obj.name!r} ({module.__name__})")
+                found[obj.name] = obj()
+    return dict(sorted(found.items()))
 
 
-def _split(params: dict[str, Any], *classes: type) -> tuple[list[Any], dict[str, Any]]:
+METHODS: dict[str, Method] = discover_methods()
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    return METHODS[name]
+
+
+def resolve_config(name: str, params: dict[str, Any], shared: dict[str, Any] | None = None) -> MethodConfig:
+    """The method's config from flat keys, lowest precedence first: the dataclass defaults, the
+    method's own `defaults`, the `shared` block (`trajectory_matching`), its own `params`, and a
+    named `preset: <name>` (e.g. DATM's per-IPC settings). Unknown keys are refused."""
+    method = get_method(name)
+    params = {**method.defaults, **(shared or {}), **params}
+    preset = params.pop("preset", None)
+    if preset is not None:
+        if preset not in method.PRESETS:
+            raise ConfigError(f"{name}: unknown preset {preset!r}; known: {sorted(method.PRESETS)}")
+        params = {**params, **method.PRESETS[preset]}
+    classes = [MatchingConfig, InitConfig, LoopConfig] + ([method.ExtraConfig] if method.ExtraConfig else [])
     configs, used = [], set()
     for cls in classes:
         names = {f.name for f in fields(cls)}
         configs.append(cls(**{k: v for k, v in params.items() if k in names}))
         used |= names
-    return configs, {k: v for k, v in params.items() if k not in used}
-
-
-def run_single(distiller: Any, loop: LoopConfig, matching: MatchingConfig, *, label: str, run_key: str,
-               checkpoint_path: str | Path | None) -> dict:
-    result = run_distillation(
-        distiller, iterations=loop.iterations, label=label, run_key=run_key,
-        checkpoint_path=checkpoint_path, checkpoint_every=loop.checkpoint_every,
-        snapshot_every=loop.snapshot_every, max_consecutive_nonfinite=matching.max_consecutive_nonfinite,
-        log_every=loop.log_every,
-    )
-    return {**result, "extras": getattr(distiller, "extras", lambda: {})()}
-
-
-def resolve_preset(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """`preset: <name>` replaces the listed keys with a method's named config (e.g. DATM's per-IPC
-    settings, DataDAM's paper vs released-code values); the other keys keep their parameter values."""
-    params = dict(params)
-    name = params.pop("preset", None)
-    if name is None:
-        return params
-    presets = getattr(METHODS[method], "PRESETS", {})
-    if name not in presets:
-        raise ConfigError(f"{method}: unknown preset {name!r}; known: {sorted(presets)}")
-    return {**params, **presets[name]}
-
-
-def _configs(method: str, params: dict[str, Any]) -> tuple[MatchingConfig, Any, LoopConfig, Any]:
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    params = resolve_preset(method, params)
-    extra_cls = getattr(METHODS[method], "ExtraConfig", None)
-    classes = [MatchingConfig, METHODS[method].InitConfig, LoopConfig] + ([extra_cls] if extra_cls else [])
-    configs, unknown = _split(params, *classes)
+    unknown = set(params) - used
     if unknown:
-        raise ConfigError(f"unknown parameters for {method}: {sorted(unknown)}")
-    return configs[0], configs[1], configs[2], configs[3] if extra_cls else None
+        raise ConfigError(f"unknown parameters for {name}: {sorted(unknown)}")
+    return MethodConfig(*configs[:3], extra=configs[3] if method.ExtraConfig else None)
 
 
-def buffer_epochs_needed(method: str, params: dict[str, Any]) -> int:
-    """Expert epochs the shared buffer must hold for this method's matching window(s)."""
-    matching, _, _, extra = _configs(method, params)
-    custom = getattr(METHODS[method], "buffer_epochs_needed", None)
-    return custom(matching, extra) if custom else matching.max_start_epoch + matching.expert_epochs
-
-
-def distill(
-    method: str, params: dict[str, Any], ctx: DistillContext, *, run_key: str, checkpoint_path: str | Path | None
-) -> dict:
-    """Builds the method's distiller from flat parameters, runs (or resumes) it, returns the synthetic set."""
-    matching, init, loop, extra = _configs(method, params)
-    module = METHODS[method]
-    if hasattr(module, "run"):
-        result = module.run(ctx, matching, init, extra, loop, run_key=run_key, checkpoint_path=checkpoint_path)
-    else:
-        result = run_single(module.build(ctx, matching, init, extra), loop, matching, label=method,
-                            run_key=run_key, checkpoint_path=checkpoint_path)
+def distill(name: str, cfg: MethodConfig, ctx: DistillContext, *, run_key: str,
+            checkpoint_path: str | Path | None) -> dict:
+    """Runs (or resumes) the method; returns the synthetic set."""
+    result = get_method(name).run(ctx, cfg, run_key=run_key,
+                                  checkpoint_path=Path(checkpoint_path) if checkpoint_path else None)
     final = result["snapshots"][-1]
     return {
-        "method": method,
+        "method": name,
         "images": final["images"],
         "labels": final["labels"],
         "lr": final["lr"],
-        "ipc": init.ipc,
+        "ipc": list(ctx.ipc),
         "class_names": list(ctx.class_names),
         "network": ctx.spec.as_dict(),
         "snapshots": result["snapshots"],

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ddforge.core.sampling import resolve_ipc
+from ddforge.core.sampling import IPC, resolve_ipc
 from ddforge.methods.base import DistillContext
-from ddforge.methods.registry import buffer_epochs_needed, distill
-from ddforge.provenance_manifest import run_manifest
+from ddforge.methods.registry import distill, get_method, resolve_config
 from ddforge.pipelines.provenance import check_buffer, network_spec, resolve_device, stable_hash
+from ddforge.provenance_manifest import provenance
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +27,20 @@ def load_trajectories(expert_buffer: dict[str, Callable[[], dict]], needed_epoch
     return trajectories, metas
 
 
-def make_distill_node(method: str) -> Callable[..., dict]:
+def make_distill_node(method_name: str) -> Callable[..., dict]:
+    method = get_method(method_name)
+
     def distill_node(
-        real_train: dict, network: dict[str, Any], params: dict[str, Any], ipc: int, runtime: dict[str, Any],
-        seed: int, expert_buffer: dict | None = None,
+        real_train: dict, network: dict[str, Any], params: dict[str, Any], ipc: IPC, runtime: dict[str, Any],
+        seed: int, trajectory_matching: dict[str, Any] | None = None, expert_buffer: dict | None = None,
     ) -> dict:
+        cfg = resolve_config(method_name, params, trajectory_matching)
         counts = resolve_ipc(ipc, real_train["class_names"])
-        params = {**params, "ipc": counts[0] if len(set(counts)) == 1 else counts}
         spec = network_spec(network, real_train)
         trajectories: list = []
         buffer_key = None
         if expert_buffer is not None:
-            needed = buffer_epochs_needed(method, params)
+            needed = method.buffer_epochs_needed(cfg)
             trajectories, metas = load_trajectories(expert_buffer, needed)
             check_buffer(metas, spec, real_train["data_fingerprint"], needed)
             buffer_key = [m["trajectory_sha256"] for m in metas]
@@ -46,21 +48,24 @@ def make_distill_node(method: str) -> Callable[..., dict]:
         ctx = DistillContext(
             images=real_train["images"].to(device), labels=real_train["labels"].to(device),
             class_names=real_train["class_names"], spec=spec, trajectories=trajectories, seed=seed, device=device,
+            ipc=counts,
         )
+        config = cfg.as_dict()
+        log.info("%s: config %s", method_name, config)
         # how often to log or checkpoint, and how long to run, do not change the result of an
         # iteration: a rerun with more iterations continues from the checkpoint
-        keyed = {k: v for k, v in params.items() if k not in RESUMABLE_CHANGES}
-        run_key = stable_hash(method, keyed, spec.as_dict(), real_train["data_fingerprint"], buffer_key, seed)
-        checkpoint = Path(runtime["checkpoint_dir"]) / method / f"{run_key[:16]}.pt"
-        synthetic = distill(method, params, ctx, run_key=run_key, checkpoint_path=checkpoint)
+        keyed = {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+        run_key = stable_hash(method_name, keyed, counts, spec.as_dict(), real_train["data_fingerprint"], buffer_key,
+                              seed)
+        checkpoint = Path(runtime["checkpoint_dir"]) / method_name / f"{run_key[:16]}.pt"
+        synthetic = distill(method_name, cfg, ctx, run_key=run_key, checkpoint_path=checkpoint)
         synthetic["meta"] = {
-            "params": params, "seed": seed, "data_fingerprint": real_train["data_fingerprint"],
-            "run_key": run_key, "expert_buffer": buffer_key,
-            "provenance": {k: v for k, v in run_manifest({}, env=None).items() if k != "params"},
+            "params": params, "config": config, "seed": seed, "data_fingerprint": real_train["data_fingerprint"],
+            "run_key": run_key, "expert_buffer": buffer_key, "provenance": provenance(),
         }
         return synthetic
 
-    distill_node.__name__ = f"distill_{method}"
+    distill_node.__name__ = f"distill_{method_name}"
     return distill_node
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from ddforge.core.evaluation import EvalConfig, evaluate_training_set
 from ddforge.core.networks import NetworkSpec
-from ddforge.core.sampling import resolve_ipc, select_per_class
+from ddforge.core.sampling import IPC, resolve_ipc, select_per_class
 from ddforge.core.seeding import make_generator
-from ddforge.core.training import as_targets
 from ddforge.errors import IncompatibleArtefactError
+from ddforge.methods.registry import get_method
 from ddforge.pipelines.provenance import network_spec, resolve_device
 
 log = logging.getLogger(__name__)
@@ -36,21 +36,6 @@ def _selection(checkpoints: list[dict]) -> dict:
             "best": pick("test"), "val_selected": pick("val")}
 
 
-def curriculum(synthetic_set: dict, snap: dict, upto: int | None = None) -> list[tuple]:
-    """Training stages for a snapshot: the whole set at its lr, or, for a set distilled in subsets
-    (SeqMatch), the cumulative unions S_1, S_1∪S_2, ... each with the lr learned for it."""
-    targets = as_targets(snap["labels"])
-    stages = synthetic_set.get("stages")
-    if not stages:
-        return [(snap["images"], targets, snap["lr"])]
-    out, end = [], 0
-    for k, stage in enumerate(stages[:upto]):
-        end += stage["size"]
-        lr = snap["lr"] if k == len(stages) - 1 else stage["lr"]
-        out.append((snap["images"][:end], targets[:end], lr))
-    return out
-
-
 def evaluate_synthetic_set(
     synthetic_set: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict,
     runtime: dict, seed: int,
@@ -64,49 +49,41 @@ def evaluate_synthetic_set(
     if spec != network_spec(network, real_test):
         log.warning("evaluating %s on its own network %s (differs from params:network)", synthetic_set["method"], spec)
     device, cfg = resolve_device(runtime["device"]), _eval_config(evaluation)
+    method = get_method(synthetic_set["method"])
+
+    def evaluate(stages: list) -> dict:
+        return evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device)
+
     checkpoints = []
     for snap in synthetic_set["snapshots"]:
-        scores = evaluate_training_set(
-            spec, curriculum(synthetic_set, snap), cfg, _splits(real_val, real_test), seed=seed, device=device,
-        )
+        scores = evaluate(method.training_stages(synthetic_set, snap))
         checkpoints.append({"iteration": snap["iteration"], "lr": snap["lr"], **scores})
         log.info(
             "%s @ iteration %d: test acc %.4f ± %.4f", synthetic_set["method"], snap["iteration"],
             scores["test"]["accuracy"]["mean"], scores["test"]["accuracy"]["std"],
         )
-    result = {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
-              "data_fingerprint": real_test["data_fingerprint"],
-              "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints,
-              **_selection(checkpoints)}
-    stages = synthetic_set.get("stages") or []
-    if len(stages) > 1:  # SeqMatch: every cumulative union of the final set, S_1 … S_1∪…∪S_K
-        final = synthetic_set["snapshots"][-1]
-        result["cumulative"] = [
-            {"subsets": j, "images": sum(s["size"] for s in stages[:j]),
-             **evaluate_training_set(spec, curriculum(synthetic_set, final, j), cfg, _splits(real_val, real_test),
-                                     seed=seed, device=device)}
-            for j in range(1, len(stages))
-        ] + [{"subsets": len(stages), "images": int(final["images"].shape[0]), **checkpoints[-1]}]
-    return result
+    return {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
+            "data_fingerprint": real_test["data_fingerprint"],
+            "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints,
+            **_selection(checkpoints), **method.extra_evaluations(synthetic_set, evaluate, checkpoints[-1])}
 
 
 def evaluate_random_real(
-    real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict, ipc: int,
+    real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict, ipc: IPC,
     runtime: dict, seed: int,
 ) -> dict:
     """A random real subset of the same size, trained by the same protocol (the bar to beat)."""
     spec = network_spec(network, real_train)
     counts = resolve_ipc(ipc, real_train["class_names"])
-    idx = select_per_class(real_train["labels"], counts, spec.num_classes, make_generator(seed, "random-real"),
+    idx = select_per_class(real_train["labels"], counts, make_generator(seed, "random-real"),
                            real_train["class_names"])
-    ipc = counts[0] if len(set(counts)) == 1 else counts
     cfg = _eval_config(evaluation)
     scores = evaluate_training_set(
         spec, [(real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"])], cfg,
         _splits(real_val, real_test), seed=seed, device=resolve_device(runtime["device"]),
     )
     ckpt = [{"iteration": 0, "lr": evaluation["baseline_lr"], **scores}]
-    return {"name": "random_real", "kind": "baseline", "ipc": ipc, "num_images": int(idx.numel()),
+    return {"name": "random_real", "kind": "baseline", "ipc": counts, "num_images": int(idx.numel()),
             "data_fingerprint": real_test["data_fingerprint"],
             "checkpoints": ckpt, **_selection(ckpt)}
 

@@ -8,13 +8,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ddforge.core.metrics import PER_CLASS_METRICS, SCALAR_METRICS
+from ddforge.core.sampling import describe_ipc
 from ddforge.core.transforms import invert_transform
-from ddforge.core.visualise import image_grid, importance_bar_chart
+from ddforge.core.visualise import image_grid
 from ddforge.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
 
 
 def _pm(summary: dict[str, Any], key: str = "accuracy") -> str:
@@ -45,7 +44,7 @@ def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluati
     for ev in (e for e in evaluations if e["name"] not in stale):
         final, best, val_sel = ev["final"]["test"], ev["best"]["test"], ev["val_selected"]["test"]
         row = {
-            "method": ev["name"], "kind": ev["kind"], "ipc": ev["ipc"] if ev["ipc"] is not None else "all",
+            "method": ev["name"], "kind": ev["kind"], "ipc": describe_ipc(ev["ipc"]) if ev["ipc"] is not None else "all",
             "images": ev["num_images"],
             "test_acc_final": _pm(final),
             "test_acc_best_checkpoint": f"{_pm(best)} (it {ev['best']['iteration']})",
@@ -85,12 +84,4 @@ def render_image_grid(synthetic_set: dict, data_transform: dict) -> Figure:
     """Images back in display space through the stored transform, one row per class."""
     images = invert_transform(synthetic_set["images"], data_transform)
     return image_grid(images, synthetic_set["labels"], synthetic_set["class_names"],
-                      title=f"{synthetic_set['method']} (IPC {synthetic_set['ipc']})")
-
-
-def render_importance(synthetic_set: dict) -> Figure:
-    """Per-layer view of the importance weights a method learned (IADD)."""
-    importance = synthetic_set["extras"]["importance"]
-    return importance_bar_chart(importance["names"], importance["per_tensor"],
-                                title=f"{synthetic_set['method']}: learned importance per parameter tensor")
-
+                      title=f"{synthetic_set['method']} (IPC {describe_ipc(synthetic_set['ipc'])})")

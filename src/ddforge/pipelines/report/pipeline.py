@@ -1,18 +1,19 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import comparison_table, render_image_grid, render_importance
+from ddforge.methods.base import Method
 
-METHODS_WITH_IMPORTANCE = {"iadd"}
+from .nodes import comparison_table, render_image_grid
 
 
-def create_report_pipeline(methods: list[str]) -> Pipeline:
-    evaluations = [f"{m}.evaluation" for m in methods] + ["random_real.evaluation", "full_data.evaluation"]
+def create_report_pipeline(methods: list[Method]) -> Pipeline:
+    """The comparison table, and per method its image grid plus the figures it declares itself
+    (`Method.report_figures`, e.g. IADD's `importance_plot`)."""
+    evaluations = [f"{m.name}.evaluation" for m in methods] + ["random_real.evaluation", "full_data.evaluation"]
     per_method = [
         pipeline(
             [node(render_image_grid, ["synthetic_set", "data_transform"], "image_grid", name="image_grid")]
-            + ([node(render_importance, "synthetic_set", "importance_plot", name="importance_plot")]
-               if m in METHODS_WITH_IMPORTANCE else []),
-            namespace=m, inputs={"data_transform"},
+            + [node(render, "synthetic_set", output, name=output) for output, render in m.report_figures.items()],
+            namespace=m.name, inputs={"data_transform"},
         )
         for m in methods
     ]
