@@ -1,4 +1,5 @@
-"""Records every run's manifest (config, code version, packages, data fingerprint) on disk and in MLflow."""
+"""Records every run's manifest (config, code version, packages, data fingerprint) on disk and in MLflow,
+and checks parameters that are first used late before any node runs."""
 from __future__ import annotations
 
 import json
@@ -57,6 +58,16 @@ class RunManifestHook:
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         self._record_fingerprint(dataset_name, data)
         self._record_method_config(data)
+        if dataset_name == "report_warnings":
+            self._record_warnings(data)
+
+    @staticmethod
+    def _record_warnings(warnings: list[dict]) -> None:
+        """The report's warnings as MLflow tags, where a reader comparing runs sees them first."""
+        if mlflow.active_run() is None:
+            return
+        mlflow.set_tags({"ddforge.warnings": str(len(warnings)),
+                         **{f"ddforge.warning.{i:02d}.{w['kind']}": w["message"][:5000] for i, w in enumerate(warnings)}})
 
     @staticmethod
     def _record_method_config(data: Any) -> None:
@@ -75,6 +86,19 @@ class RunManifestHook:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest, indent=2, default=str))
         log.info("run manifest written to %s", path)
+
+
+class ParameterCheckHook:
+    """Checks, before any node runs, the form of parameters that are first used late: `ipc` is read by
+    the distill nodes, after expert training, so `--params ipc=abc` would otherwise fail an hour in."""
+
+    @hook_impl(tryfirst=True)  # before other plugins' hooks (kedro-mlflow) open a run for nothing
+    def before_pipeline_run(self, catalog: Any) -> None:
+        if "params:ipc" in catalog:
+            # imported here: it imports torch, and every `kedro` command loads these hooks
+            from ddforge.core.sampling import check_ipc_form
+
+            check_ipc_form(catalog.load("params:ipc"))
 
 
 class MlflowVersionedArtefactHook:

@@ -4,11 +4,11 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
 from ddforge import cli_errors
-from ddforge.hooks import MlflowVersionedArtefactHook, RunManifestHook
+from ddforge.hooks import MlflowVersionedArtefactHook, ParameterCheckHook, RunManifestHook
 
 cli_errors.install()
 
-HOOKS = (RunManifestHook(), MlflowVersionedArtefactHook())
+HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -7,12 +7,20 @@ import io
 import pytest
 import torch
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
 from ddforge.core.visualise import image_grid
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["zero", "one", "two", "three"]
+FASHION = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+# 24 characters of the widest glyph: the worst case a name may reach.
+LONG = [f"{'W' * 20} #{i:02d}" for i in range(10)]
+SAVE_DPI = 120  # conf/base/catalog.yml saves the grid with MatplotlibDataset at this dpi
 
 
 def _geometry(fig: Figure) -> tuple[int, int]:
@@ -114,3 +122,63 @@ def test_does_not_touch_pyplot_state() -> None:
     before = plt.get_fignums()
     image_grid(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), NAMES)
     assert plt.get_fignums() == before
+
+
+def _class_grid(names: list[str], ipc: int) -> Figure:
+    labels = torch.arange(len(names)).repeat_interleave(ipc)
+    fig = image_grid(torch.rand(len(labels), 1, 28, 28), labels, names, title=f"dm (IPC {ipc})")
+    fig.set_dpi(SAVE_DPI)
+    fig.canvas.draw()
+    return fig
+
+
+def _text_boxes(fig: Figure, strings: list[str]) -> dict:
+    """Display-pixel extents of the drawn text artists whose text is one of ``strings``."""
+    renderer = fig.canvas.get_renderer()
+    return {
+        t.get_text(): t.get_window_extent(renderer)
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text() in strings
+    }
+
+
+def _image_boxes(fig: Figure) -> list:
+    renderer = fig.canvas.get_renderer()
+    return [ax.get_window_extent(renderer) for ax in fig.axes if ax.images]
+
+
+@pytest.mark.parametrize("ipc", [1, 3])
+@pytest.mark.parametrize("names", [FASHION, LONG], ids=["fashion", "24-chars"])
+def test_class_names_are_whole_inside_the_figure(names: list[str], ipc: int) -> None:
+    fig = _class_grid(names, ipc)
+    title = f"dm (IPC {ipc})"
+    boxes = _text_boxes(fig, [*names, title])
+    assert set(boxes) == {*names, title}
+    page = fig.bbox
+    for text, box in boxes.items():
+        inside = page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+        assert inside, f"{text!r} at {box.extents} is clipped by the figure {page.extents}"
+    # Names are readable: they touch neither each other nor any image.
+    name_boxes = [boxes[n] for n in names]
+    for i, box in enumerate(name_boxes):
+        assert not any(box.overlaps(other) for other in name_boxes[i + 1 :])
+        assert not any(box.overlaps(image) for image in _image_boxes(fig))
+
+
+def test_one_image_per_class_fills_a_near_square_grid() -> None:
+    fig = _class_grid(FASHION, ipc=1)
+    width, height = fig.get_size_inches()
+    assert 0.6 <= width / height <= 2.5
+    # The old 1-column strip was (1 + 1) x (10 + 0.3) inches and only ~30% image.
+    assert width * height < 0.75 * 2.0 * 10.3
+    image_area = sum(box.width * box.height for box in _image_boxes(fig))
+    assert image_area / (fig.bbox.width * fig.bbox.height) > 0.4
+    # Cells keep class order, each titled with its class name.
+    assert [ax.get_title() for ax in fig.axes if ax.images] == FASHION
+
+
+def test_several_images_per_class_keep_one_labelled_row_per_class() -> None:
+    fig = _class_grid(FASHION, ipc=3)
+    assert _geometry(fig) == (10, 3)
+    assert _row_labels(fig) == FASHION
+    assert [len(ax.images) for ax in fig.axes] == [1] * 30

@@ -22,13 +22,7 @@ from ddforge.methods.datadam import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add overhead (and suffer when the CPU is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _ctx(seed: int = 0, norm: str = "instancenorm") -> DistillContext:

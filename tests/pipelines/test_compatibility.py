@@ -46,4 +46,4 @@ def test_synthetic_set_of_another_class_list_is_refused():
     split = {"images": torch.zeros(2, 1, 28, 28), "labels": torch.tensor([0, 1]),
              "class_names": [str(i) for i in range(10)], "data_fingerprint": "abc"}
     with pytest.raises(IncompatibleArtefactError, match="classes"):
-        evaluate_synthetic_set(synthetic, split, split, {"width": 8, "depth": 2}, {}, {"device": "cpu"}, 0)
+        evaluate_synthetic_set(synthetic, split, split, split, {"width": 8, "depth": 2}, {}, {"device": "cpu"}, 0)

@@ -105,7 +105,7 @@ def test_every_catalog_output_exists(ci_run):
         assert catalog.exists(name), name
     assert len(list((root / "data/06_models/expert_buffer").glob("expert_*.pt"))) == 2
     reports = ["evaluation/random_real.json", "evaluation/full_data.json", "comparison.csv", "comparison.md",
-               "run_manifest.json", "iadd_importance.png"]
+               "run_manifest.json", "iadd_importance.png", "report_warnings.json"]
     reports += [f"evaluation/{m}.json" for m in METHODS] + [f"{m}_synthetic_images.png" for m in METHODS]
     reports += [f"privacy/{m}_privacy.json" for m in METHODS] + [f"privacy/{m}_closest_pairs.png" for m in METHODS]
     reports += [f"export/{m}/synthetic_set.pt" for m in METHODS] + [f"export/{m}/manifest.json" for m in METHODS]
@@ -133,9 +133,18 @@ def test_synthetic_set_and_metrics_are_finite(ci_run):
         for key in ("final", "best", "val_selected"):
             acc = ev[key]["test"]["accuracy"]
             assert math.isfinite(acc["mean"]) and 0 <= acc["mean"] <= 1 and math.isfinite(acc["std"])
+        lo, hi = ev["uncertainty"]["ci"]["accuracy"]  # the test set's interval around the final accuracy
+        assert 0 <= lo <= hi <= 1 and len(ev["uncertainty"]["samples"]["accuracy"]) == 200
+        assert 0 <= ev["membership"]["auroc"]["point"] <= 1 and ev["membership"]["n_networks"] >= 1
     table = latest(root / "data/08_reporting/comparison.md").read_text()
     for name in (*METHODS, "random_real", "full_data"):
         assert f"| {name} |" in table
+    assert table.index("## Warnings") < table.index("## Which set to share") < table.index("| method")
+    # 5 test images per class in the ci data: every class is flagged as too small to trust
+    warnings = json.loads(latest(root / "data/08_reporting/report_warnings.json").read_text())
+    assert len({w["subject"] for w in warnings if w["kind"] == "small_class"}) == 10
+    privacy = json.loads(latest(root / "data/08_reporting/privacy/mtt_privacy.json").read_text())
+    assert privacy["membership_inference"]["auroc"]["ci"][0] <= privacy["membership_inference"]["auroc"]["point"]
 
 
 @pytest.mark.slow
@@ -155,6 +164,9 @@ def test_mlflow_run_has_params_metrics_artifacts_and_provenance(ci_run):
     assert run.data.params["datm.config.expansion_end_epoch"] == "2"
     assert run.data.params["datadam.config.lr_img"] == "1.0"  # a code default, logged too
     assert run.data.tags["ddforge.data_fingerprint.real_train"]
+    assert int(run.data.tags["ddforge.warnings"]) >= 10  # every class of the ci data has 5 test images
+    assert any(k.startswith("ddforge.warning.") and k.endswith(".small_class") for k in run.data.tags)
+    assert 0 <= metrics["mtt/mia_auroc"] <= 1 and "mtt/balanced_accuracy_vs_random_real" in metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert {"report/comparison.md", "report/comparison.csv", "report/mtt_synthetic_images.png"} <= artifacts
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from ddforge.cli_errors import user_error
 from ddforge.errors import DataSourceError
@@ -21,15 +22,24 @@ def _evaluation(name: str, fingerprint: str, acc: float) -> dict:
 
 
 def test_report_leaves_out_evaluations_of_other_data():
-    current = {"class_names": ["a", "b"], "data_fingerprint": "new"}
-    table, markdown, metrics = comparison_table(
+    current = {"class_names": ["a", "b"], "data_fingerprint": "new", "labels": torch.tensor([0] * 12 + [1] * 30)}
+    table, markdown, metrics, warnings = comparison_table(
         {"metrics": ["accuracy", "balanced_accuracy", "macro_auroc", "sensitivity"]}, current,
         _evaluation("mtt", "new", 0.8), _evaluation("datm", "old", 0.99),
     )
     assert list(table["method"]) == ["mtt"]
     assert "Left out" in markdown and "datm" in markdown
     assert "mtt/test_acc_final" in metrics and "datm/test_acc_final" not in metrics
-    assert table.loc[0, "sensitivity[b]"] == "80.00" and table.loc[0, "macro_auroc_final"] == "90.00 ± 0.00"
+    assert table.loc[0, "sensitivity[b] (n=30)"] == "80.00" and table.loc[0, "macro_auroc_final"] == "90.00 ± 0.00"
+    assert table.loc[0, "test_images"] == "42 (a 12, b 30)" and warnings == []
+
+
+def test_report_opens_with_the_warnings_and_the_recommendation():
+    current = {"class_names": ["a", "b"], "data_fingerprint": "new", "labels": torch.tensor([0] * 3 + [1] * 30)}
+    _, markdown, _, warnings = comparison_table({"metrics": ["accuracy"]}, current, _evaluation("mtt", "new", 0.8))
+    assert [w["kind"] for w in warnings] == ["small_class"] and warnings[0]["subject"] == "a"
+    warning_at, share_at, table_at = (markdown.index(h) for h in ("## Warnings", "## Which set to share", "| method"))
+    assert warning_at < markdown.index("class 'a' has 3 test images") < share_at < table_at
 
 
 def test_user_error_is_found_through_wrapping():

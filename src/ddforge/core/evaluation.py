@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -52,19 +53,26 @@ def evaluate_training_set(
     *,
     seed: int,
     device: str | torch.device = "cpu",
+    inspect: Callable[[nn.Module], dict] | None = None,
 ) -> dict:
     """Trains `cfg.num_models` fresh networks on `stages` and scores each split.
 
     Returns, per split, the mean and std of accuracy and balanced accuracy over models, and each
     model's figures. Network init and batch order come from `seed`, so results are reproducible.
+    `inspect`, if given, is called on every trained network; its results come back under
+    "inspections" (the final checkpoint's audit: test probabilities, membership losses).
     """
     per_split: dict[str, list[dict]] = {name: [] for name in splits}
+    inspections = []
     for k in range(cfg.num_models):
         net = build_network(spec, derive_seed(seed, "eval-net", k), device)
         train_curriculum(net, stages, cfg, make_generator(seed, "eval-batches", k))
         for name, (x, y) in splits.items():
             per_split[name].append(classification_metrics(predict_logits(net, x), y, spec.num_classes))
-    return {name: summarise(models) for name, models in per_split.items()}
+        if inspect is not None:
+            inspections.append(inspect(net))
+    out: dict = {name: summarise(models) for name, models in per_split.items()}
+    return {**out, "inspections": inspections} if inspect is not None else out
 
 
 def summarise(models: list[dict]) -> dict:

@@ -1,4 +1,4 @@
-"""Pictures of (synthetic) image sets: a class-by-row grid, closest pairs, importance bars.
+"""Pictures of (synthetic) image sets: a per-class grid, closest pairs, importance bars.
 
 Pure functions with no Kedro or pyplot state. Figures are built with
 ``matplotlib.figure.Figure`` and an explicit Agg canvas instead of ``pyplot``, so
@@ -9,9 +9,12 @@ not kept alive by pyplot's global registry: they are freed like any other object
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -20,7 +23,15 @@ __all__ = ["image_grid", "importance_bar_chart", "pair_grid"]
 # Values this far outside [0, 1] mean the images are not in display space
 # (e.g. still normalised); smaller excursions are just clipped.
 _RANGE_TOLERANCE = 1e-2
-_CELL_INCHES = 1.0
+# Grid geometry in inches. Cells keep a fixed size (about what the old layout
+# drew) and margins are sized from measured text, so names never depend on the
+# figure happening to be large enough to hold them.
+_CELL_INCHES = 0.8
+_GAP_INCHES = 0.05
+_PAD_INCHES = 0.08
+_NAME_FONTSIZE = 9
+_NAME_PAD_POINTS = 5.0  # title baseline above the image; leaves room for descenders
+_LABEL_PAD_POINTS = 4.0  # row label's gap to the left of its first image
 
 
 def image_grid(
@@ -31,10 +42,14 @@ def image_grid(
     *,
     title: str | None = None,
 ) -> Figure:
-    """Draw up to ``max_per_class`` images per class, one row per class present.
+    """Draw up to ``max_per_class`` images per class, grouped by class in index order.
 
-    Rows are ordered by class index and labelled with the class name; classes with
-    no images get no row, so a partial set still gives a compact picture.
+    With several images per class each class gets one row, labelled on the left.
+    With one image per class (IPC 1) a single column would be a tall, mostly empty
+    strip, so the classes wrap into a near-square grid of cells, each titled with
+    its class name. Either way the margins are measured from the rendered names and
+    title, so whole names stay inside the figure at any length. Classes with no
+    images are left out, so a partial set still gives a compact picture.
 
     Args:
         images: Float ``[N, C, H, W]`` with ``C`` 1 (grayscale) or 3 (RGB), in
@@ -45,7 +60,7 @@ def image_grid(
             (argmax is used).
         class_names: Name for each class index; indices beyond it are shown as
             numbers.
-        max_per_class: Maximum columns (images shown per class).
+        max_per_class: Maximum images shown per class.
         title: Optional figure title.
 
     Returns:
@@ -67,44 +82,67 @@ def image_grid(
         )
 
     classes = sorted(int(c) for c in torch.unique(hard).tolist())
-    selected = {c: torch.nonzero(hard == c).flatten()[:max_per_class] for c in classes}
-    n_rows = max(len(classes), 1)
-    n_cols = max((len(idx) for idx in selected.values()), default=1)
+    selected = [
+        torch.nonzero(hard == c).flatten()[:max_per_class].tolist() for c in classes
+    ]
+    names = [class_names[c] if 0 <= c < len(class_names) else str(c) for c in classes]
+    per_class = max((len(idx) for idx in selected), default=1)
 
-    shown = [int(i) for idx in selected.values() for i in idx.tolist()]
-    pixels = images.detach().to("cpu", torch.float32)
-    pixels = _to_display_range(pixels, shown)
+    shown = [i for idx in selected for i in idx]
+    pixels = _to_display_range(images.detach().to("cpu", torch.float32), shown)
 
-    fig = Figure(figsize=(n_cols * _CELL_INCHES + 1.0, n_rows * _CELL_INCHES + 0.3))
+    fig = Figure()
     FigureCanvasAgg(fig)
-    axes = fig.subplots(
-        n_rows, n_cols, squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05}
-    )
-    for ax in axes.flat:
-        ax.axis("off")
+    name_w, name_h = _text_inches(fig, names, fontsize=_NAME_FONTSIZE)
+    title_w, title_h = _text_inches(fig, [title] if title else [], fontsize="large")
+    top = _PAD_INCHES + (title_h + _PAD_INCHES if title else 0.0)
+    min_width = title_w + 2 * _PAD_INCHES
 
-    for row, cls in enumerate(classes):
-        for col, index in enumerate(selected[cls].tolist()):
-            ax = axes[row, col]
-            ax.axis("on")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            image = pixels[index]
-            if image.shape[0] == 1:
-                ax.imshow(image[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
-            else:
-                ax.imshow(image.permute(1, 2, 0).numpy())
-        name = class_names[cls] if 0 <= cls < len(class_names) else str(cls)
-        label_ax = axes[row, 0]
-        label_ax.axis("on")
-        label_ax.set_xticks([])
-        label_ax.set_yticks([])
-        label_ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if per_class == 1 and len(classes) > 1:
+        cell_w = max(_CELL_INCHES, name_w)
+        gap_h = name_h + _NAME_PAD_POINTS / 72 + _GAP_INCHES
+        n_cols = _near_square_columns(
+            len(classes), cell_w + _PAD_INCHES, _CELL_INCHES + gap_h
+        )
+        axes = _grid_axes(
+            fig,
+            (math.ceil(len(classes) / n_cols), n_cols),
+            (cell_w, _CELL_INCHES),
+            (_PAD_INCHES, gap_h),
+            left=_PAD_INCHES,
+            top=top + gap_h,
+            min_width=min_width,
+        )
+        for k, (idx, name) in enumerate(zip(selected, names, strict=True)):
+            ax = axes[divmod(k, n_cols)]
+            _show(ax, pixels[idx[0]])
+            ax.set_title(name, fontsize=_NAME_FONTSIZE, pad=_NAME_PAD_POINTS)
+    else:
+        axes = _grid_axes(
+            fig,
+            (max(len(classes), 1), per_class),
+            (_CELL_INCHES, _CELL_INCHES),
+            (_GAP_INCHES, _GAP_INCHES),
+            left=name_w + _LABEL_PAD_POINTS / 72 + _PAD_INCHES,
+            top=top,
+            min_width=min_width,
+        )
+        for row, (idx, name) in enumerate(zip(selected, names, strict=True)):
+            for col, index in enumerate(idx):
+                _show(axes[row, col], pixels[index])
+            axes[row, 0].set_ylabel(
+                name,
+                rotation=0,
+                ha="right",
+                va="center",
+                fontsize=_NAME_FONTSIZE,
+                labelpad=_LABEL_PAD_POINTS,
+            )
 
     if title:
-        fig.suptitle(title)
+        fig.suptitle(
+            title, fontsize="large", y=1.0 - _PAD_INCHES / fig.get_figheight(), va="top"
+        )
     return fig
 
 
@@ -169,3 +207,85 @@ def _to_display_range(pixels: torch.Tensor, shown: list[int]) -> torch.Tensor:
     if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
         pixels = (pixels - low) / max(high - low, 1e-12)
     return torch.nan_to_num(pixels, nan=0.0).clamp(0.0, 1.0)
+
+
+def _text_inches(
+    fig: Figure, texts: Sequence[str], **props: object
+) -> tuple[float, float]:
+    """Widest and tallest of ``texts`` in inches, as this figure's renderer draws them.
+
+    Measuring the real glyphs (not a per-character guess) is what lets margins fit
+    any name; text size in inches does not depend on the figure size or dpi.
+    """
+    if not texts:
+        return 0.0, 0.0
+    renderer = fig.canvas.get_renderer()
+    probe = fig.text(0, 0, "", **props)
+    width = height = 0.0
+    for text in texts:
+        probe.set_text(text)
+        box = probe.get_window_extent(renderer)
+        width, height = max(width, box.width), max(height, box.height)
+    probe.remove()
+    return width / fig.dpi, height / fig.dpi
+
+
+def _near_square_columns(n: int, cell_w: float, cell_h: float) -> int:
+    """Column count whose ``n``-cell grid comes closest to a 1:1 aspect ratio."""
+    return min(
+        range(1, n + 1),
+        key=lambda cols: abs(math.log(cols * cell_w / (math.ceil(n / cols) * cell_h))),
+    )
+
+
+def _grid_axes(
+    fig: Figure,
+    shape: tuple[int, int],
+    cell: tuple[float, float],
+    gap: tuple[float, float],
+    *,
+    left: float,
+    top: float,
+    min_width: float,
+) -> np.ndarray:
+    """Size ``fig`` around a grid of fixed-size cells and return its (blank) axes.
+
+    Margins are given in inches so they hold exactly the measured labels however
+    many cells there are; a figure widened for a long title keeps the grid centred.
+    """
+    (n_rows, n_cols), (cell_w, cell_h), (gap_w, gap_h) = shape, cell, gap
+    grid_w = n_cols * cell_w + (n_cols - 1) * gap_w
+    extra = max(0.0, min_width - (left + grid_w + _PAD_INCHES)) / 2
+    left, right = left + extra, _PAD_INCHES + extra
+    width = left + grid_w + right
+    height = top + n_rows * cell_h + (n_rows - 1) * gap_h + _PAD_INCHES
+    fig.set_size_inches(width, height)
+    axes = fig.subplots(
+        n_rows,
+        n_cols,
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1.0 - right / width,
+            "top": 1.0 - top / height,
+            "bottom": _PAD_INCHES / height,
+            "wspace": gap_w / cell_w,
+            "hspace": gap_h / cell_h,
+        },
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    return axes
+
+
+def _show(ax: Axes, image: torch.Tensor) -> None:
+    """Draw one ``[C, H, W]`` image in ``[0, 1]``; the axis stays on (bare) so a label can show."""
+    ax.axis("on")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if image.shape[0] == 1:
+        ax.imshow(image[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(image.permute(1, 2, 0).numpy())

@@ -12,12 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddforge.errors import ConfigError, DataSourceError, DDForgeError
-from ddforge.io import readers
-from ddforge.io.readers import read_dataset
-from tests.io.readers.helpers import make_idx_arrays, write_folder, write_idx, write_npz, write_png
+from kedro.io import DataCatalog, MemoryDataset
 
-# Each case builds a bad input under a fresh folder ``t`` and returns the read_dataset spec.
+from ddforge.errors import ConfigError, DataSourceError, DDForgeError
+from ddforge.hooks import ParameterCheckHook
+from ddforge.io.readers import read_dataset
+from ddforge.pipelines.ingest.nodes import preprocess
+from tests.io.readers.helpers import make_idx_arrays, pixels, write_folder, write_idx, write_npz, write_png
+
+# Each case builds a bad input under a fresh folder ``t`` and returns the read_dataset spec, or,
+# for checks outside the readers (parameters, preprocess), a function that runs the real check.
 # The same catalogue drives one test per case and the table in docs/bad_inputs.md, so the
 # documented messages are the real ones. Regenerate the table after changing a message:
 #   DDFORGE_UPDATE_DOCS=1 .venv/bin/python -m pytest tests/io/readers/test_bad_inputs.py -k docs
@@ -28,7 +32,7 @@ class Bad:
     id: str
     fmt: str
     what: str  # the bad input, in words, for the docs table
-    build: Callable[[Path], dict]
+    build: Callable[[Path], dict | Callable[[], Any]]
     words: tuple[str, ...]  # the offending file's name and a word for the problem, all in the message
     result: type | str = DataSourceError  # an exception type, or "warning"
 
@@ -77,6 +81,19 @@ def mkdirs(path: Path) -> Path:
 def idx_spec(t: Path, mutate: Callable[[dict[str, Path]], Any]) -> dict:
     mutate(write_idx(t / "mnist", make_idx_arrays(), gz=False))
     return {"format": "idx", "search_dirs": [str(t / "mnist")]}
+
+
+def ipc_param(value: Any) -> Callable[[], None]:
+    """What `kedro run --params ipc=...` meets first: the hook, before any node runs."""
+    catalog = DataCatalog({"params:ipc": MemoryDataset(value)})
+    return lambda: ParameterCheckHook().before_pipeline_run(catalog=catalog)
+
+
+def duplicated_test_images(t: Path) -> Callable[[], Any]:
+    """A MedMNIST file whose test split holds one training image twice, through read + preprocess."""
+    train = pixels((5, 6, 6), "train")
+    spec = npz(t, train_images=train, test_images=np.stack([train[3], pixels((6, 6), "new"), train[3]]))
+    return lambda: preprocess(read_dataset(spec).as_dict(), {"val_fraction": 0.2, "zca": False}, seed=0)
 
 
 D = DataSourceError
@@ -185,9 +202,17 @@ BAD_INPUTS = [
         ("m.csv", "not UTF-8")),
     Bad("csv-bad-image", "csv_manifest", "listed image is truncated",
         lambda t: then(manifest(t, GOOD_CSV), cut(t / "b.png")), ("b.png", "truncated")),
+    Bad("csv-patient-two-labels", "csv_manifest", "one patient's images with different labels",
+        lambda t: manifest(t, "path,label,patient_id\na.png,x,P1\nb.png,y,P1\nc.png,x,P2\n",
+                           images=("a.png", "b.png", "c.png")),
+        ("m.csv", "'P1'", "different labels", "'x' on row 2", "'y' on row 3", "allow_multilabel_patients")),
     Bad("csv-extra-column", "csv_manifest", "extra columns (e.g. a split column)",
         lambda t: manifest(t, "path,label,split\na.png,x,train\nb.png,y,test\n"),
         ("m.csv", "split", "unknown manifest columns"), "warning"),
+    Bad("csv-patient-two-labels-allowed", "csv_manifest",
+        "one patient's images with different labels, `allow_multilabel_patients: true`",
+        lambda t: manifest(t, "path,label,patient_id\na.png,x,P1\nb.png,y,P1\n", allow_multilabel_patients=True),
+        ("m.csv", "'P1'", "different labels", "'x' on row 2", "'y' on row 3", "kept"), "warning"),
     # medmnist_npz
     Bad("npz-missing", "medmnist_npz", ".npz does not exist",
         lambda t: {"format": "medmnist_npz", "path": str(t / "none.npz")}, ("none.npz", "does not exist")),
@@ -219,9 +244,12 @@ BAD_INPUTS = [
     Bad("npz-multilabel", "medmnist_npz", "multi-label labels [N, 14] (ChestMNIST)",
         lambda t: npz(t, train_labels=np.zeros((5, 14), np.uint8)), ("x.npz", "'train_labels'", "multi-label")),
     Bad("npz-negative-label", "medmnist_npz", "negative label",
-        lambda t: npz(t, test_labels=np.array([0, -1, 1], np.int64)), ("x.npz", "'test_labels'", "negative")),
-    Bad("npz-out-of-range", "medmnist_npz", "label out of range for class_names",
-        lambda t: {**npz(t), "class_names": ["normal", "pneumonia"]}, ("x.npz", "label 2", "out of range")),
+        lambda t: npz(t, test_labels=np.array([0, -1, 1], np.int64)),
+        ("x.npz", "'test_labels'", "label -1 in 1 image", "0, 1, 2")),
+    Bad("npz-out-of-range", "medmnist_npz", "labels past class_names (a label 7 in a 2-class file)",
+        lambda t: {**npz(t, train_labels=np.array([0, 7, 1, 7, 0], np.uint8)), "class_names": ["normal", "pneumonia"]},
+        ("x.npz", "'train_labels' has label 7 in 2 images", "'test_labels' has label 2 in 1 image",
+         "2 classes", "fix those labels")),
     Bad("npz-split-geometry", "medmnist_npz", "splits with different image sizes",
         lambda t: npz(t, test_images=np.zeros((3, 7, 7), np.uint8)), ("x.npz", "different image shapes")),
     Bad("npz-object-array", "medmnist_npz", "pickled object array inside the .npz",
@@ -237,6 +265,17 @@ BAD_INPUTS = [
         lambda t: {"format": "dicom"}, ("'dicom'", "Unknown dataset format")),
     Bad("misspelt-key", "any", "misspelt parameter key",
         lambda t: {"format": "image_folder", "rootdir": str(t)}, ("rootdir", "accepted keys", "root"), ConfigError),
+    # parameters, checked by a hook before any node runs (from parameters*.yml or `kedro run --params`)
+    Bad("ipc-string", "ipc", "`--params ipc=abc`", lambda t: ipc_param("abc"), ("got the string 'abc'",), ConfigError),
+    Bad("ipc-float", "ipc", "`--params ipc=1.5`", lambda t: ipc_param(1.5), ("got the float 1.5",), ConfigError),
+    Bad("ipc-bool", "ipc", "`--params ipc=true`", lambda t: ipc_param(True), ("got the boolean True",), ConfigError),
+    Bad("ipc-zero-in-list", "ipc", "`ipc: [2, 0]` in parameters.yml", lambda t: ipc_param([2, 0]),
+        ("the list [2, 0]", "item 1 is the integer 0"), ConfigError),
+    Bad("ipc-bad-count-by-class", "ipc", "`ipc: {COVID: two}` in parameters.yml", lambda t: ipc_param({"COVID": "two"}),
+        ("'COVID' is the string 'two'",), ConfigError),
+    # preprocess (ingest), after resizing
+    Bad("test-duplicates-train", "preprocess", "test images pixel-identical to training images",
+        duplicated_test_images, ("x.npz", "2 of 3 test images", "(1 distinct)", "deduplicate"), "warning"),
 ]  # fmt: skip
 
 
@@ -247,10 +286,10 @@ def run_bad_input(case: Bad, t: Path) -> tuple[str, str]:
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append
-    logger = logging.getLogger(readers.__name__)
+    logger = logging.getLogger("ddforge")  # the readers' and the ingest nodes' loggers both propagate here
     logger.addHandler(handler)
     try:
-        read_dataset(spec)
+        spec() if callable(spec) else read_dataset(spec)
     except DDForgeError as e:
         return type(e).__name__, str(e)
     finally:
@@ -289,7 +328,7 @@ def bad_inputs_table(tmp_path: Path) -> str:
         t = tmp_path / case.id
         result, message = run_bad_input(case, t)
         message = message.replace(str(t), "<dir>")
-        kind = "warning (logged, read goes on)" if result == "warning" else f"error: `{result}`"
+        kind = "warning (logged, the run goes on)" if result == "warning" else f"error: `{result}`"
         rows.append(f"| {i} | `{case.fmt}` | {case.what} | {kind} | {_cell(message)} |")
     return "\n".join(rows)
 

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ddforge.errors import DataSourceError
+from ddforge.errors import ConfigError, DataSourceError
 from ddforge.io.readers.base import RawDataset, _fingerprint_named, _fingerprint_with_options
 from ddforge.io.readers.files import (
     _existing_file,
+    _first_few,
     _kind,
     _load_images,
     _parse_channels,
@@ -23,6 +24,7 @@ from ddforge.io.readers.files import (
     _parse_image_size,
     _train_only,
     _warn_skipped,
+    log,
 )
 
 
@@ -42,6 +44,7 @@ def read_csv_manifest(
     image_size: int | Sequence[int] | None = None,
     channels: int | None = None,
     class_names: Sequence[str] | None = None,
+    allow_multilabel_patients: bool = False,
 ) -> RawDataset:
     """Read images listed in a CSV with header ``path,label[,patient_id]``.
 
@@ -49,10 +52,18 @@ def read_csv_manifest(
     Labels are class names; the class list is the sorted unique labels unless ``class_names``
     is given. ``patient_id`` (optional) fills ``train_groups`` so later splits can keep each
     patient on one side. All images go to train; the test split is empty (preprocess carves one).
+
+    A patient whose images carry different labels is an error: it is usually a labelling slip.
+    Set ``allow_multilabel_patients: true`` (under ``source.csv_manifest`` in the parameters) when
+    it is real, e.g. scans from visits before and after a diagnosis; it is then a warning.
     """
     manifest = _existing_file(path, "CSV manifest")
     size, chans = _parse_image_size(image_size), _parse_channels(channels)
+    if not isinstance(allow_multilabel_patients, bool):
+        raise ConfigError(f"allow_multilabel_patients must be true or false, got {allow_multilabel_patients!r}")
     rows, has_groups = _read_manifest(manifest)
+    if has_groups:
+        _check_patient_labels(manifest, rows, allow_multilabel_patients)
     names = _manifest_classes(manifest, rows, _parse_class_names(class_names))
     files = _manifest_files(manifest, rows)
     images = _load_images(files, size, chans)
@@ -132,6 +143,29 @@ def _manifest_classes(path: Path, rows: list[_ManifestRow], class_names: list[st
     if unused:
         raise DataSourceError(f"{path}: no row has label(s) {unused}, although class_names lists them")
     return class_names
+
+
+def _check_patient_labels(path: Path, rows: list[_ManifestRow], allow: bool) -> None:
+    """One label per patient: two are usually a labelling slip, which nothing downstream would notice."""
+    by_patient: dict[str, dict[str, list[str]]] = {}
+    for r in rows:
+        by_patient.setdefault(r.patient_id, {}).setdefault(r.label, []).append(str(r.row))
+    mixed = [f"{pid!r} ({_rows_by_label(labels)})" for pid, labels in by_patient.items() if len(labels) > 1]
+    if not mixed:
+        return
+    what = f"{path}: {len(mixed)} patient{'s have' if len(mixed) > 1 else ' has'} images with different labels: "
+    if allow:
+        log.warning("%s%s; kept, as allow_multilabel_patients is true", what, _first_few(mixed, 3))
+        return
+    raise DataSourceError(
+        f"{what}{_first_few(mixed, 3)}; fix the labels, or set `allow_multilabel_patients: true` under "
+        f"source.csv_manifest if one patient's images really differ (e.g. scans from different visits)"
+    )
+
+
+def _rows_by_label(labels: dict[str, list[str]]) -> str:
+    """``'COVID' on rows 2, 5; 'Normal' on row 3``."""
+    return "; ".join(f"{label!r} on row{'s' if len(n) > 1 else ''} {_first_few(n)}" for label, n in labels.items())
 
 
 def _manifest_files(manifest: Path, rows: list[_ManifestRow]) -> list[Path]:

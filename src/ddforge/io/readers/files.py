@@ -86,6 +86,12 @@ def _warn_skipped(folder: Path, names: list[str], why: str) -> None:
         log.warning("%s: skipping %s: %s", folder, why, ", ".join(sorted(names)))
 
 
+def _first_few(items: Sequence[str], n: int = 5) -> str:
+    """Up to ``n`` items, then how many more: a message stays one readable line whatever the count."""
+    shown = ", ".join(items[:n])
+    return shown if len(items) <= n else f"{shown} and {len(items) - n} more"
+
+
 def _parse_image_size(image_size: Any) -> tuple[int, int] | None:
     """``None``, an int, or ``[H, W]`` -> ``(H, W)``; anything else is a config mistake."""
     if image_size is None:

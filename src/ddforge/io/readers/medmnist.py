@@ -13,7 +13,7 @@ import torch
 
 from ddforge.errors import DataSourceError
 from ddforge.io.readers.base import RawDataset, _fingerprint_with_options, fingerprint_files
-from ddforge.io.readers.files import _existing_file, _parse_class_names
+from ddforge.io.readers.files import _existing_file, _first_few, _parse_class_names
 
 _NPZ_SPLITS = ("train", "val", "test")
 _NPZ_KEYS = tuple(f"{s}_{k}" for s in _NPZ_SPLITS for k in ("images", "labels"))
@@ -105,8 +105,6 @@ def _npz_split(path: Path, split: str, x: np.ndarray, y: np.ndarray) -> tuple[np
         )
     if len(y) != len(x):
         raise DataSourceError(f"{path}: {yk} has {len(y)} labels but {xk} has {len(x)} images")
-    if len(y) and int(y.min()) < 0:
-        raise DataSourceError(f"{path}: {yk} has negative label {int(y.min())}")
     if len(y) and int(y.max()) >= 2**31:
         raise DataSourceError(f"{path}: {yk} has label {int(y.max())}, out of range")
     return np.ascontiguousarray(x), y.astype(np.int64)
@@ -121,19 +119,40 @@ def _check_npz_geometry(path: Path, shapes: dict[str, tuple]) -> None:
 def _npz_classes(
     path: Path, split: dict[str, tuple[np.ndarray, np.ndarray]], class_names: list[str] | None
 ) -> list[str]:
-    top = {s: int(y.max()) for s, (_, y) in split.items() if len(y)}
-    if not top:
+    """The class names, after checking every split's labels are class indices 0..K-1.
+
+    A label past ``class_names`` would otherwise silently become an extra class.
+    """
+    labels = {s: y for s, (_, y) in split.items() if len(y)}
+    if not labels:
         raise DataSourceError(f"{path}: all splits are empty")
-    worst = max(top, key=top.get)
+    _check_npz_labels(path, labels, len(class_names) if class_names is not None else None)
     if class_names is not None:
-        if top[worst] >= len(class_names):
-            raise DataSourceError(
-                f"{path}: '{worst}_labels' has label {top[worst]}, out of range for {len(class_names)} class_names"
-            )
         return class_names
-    if top[worst] >= _MAX_DEFAULT_CLASSES:
+    worst = max(labels, key=lambda s: int(labels[s].max()))
+    top = int(labels[worst].max())
+    if top >= _MAX_DEFAULT_CLASSES:
         raise DataSourceError(
-            f"{path}: '{worst}_labels' has label {top[worst]}, out of range (more than {_MAX_DEFAULT_CLASSES} "
+            f"{path}: '{worst}_labels' has label {top}, out of range (more than {_MAX_DEFAULT_CLASSES} "
             f"classes is implausible); pass class_names if this is intended"
         )
-    return [str(i) for i in range(top[worst] + 1)]
+    return [str(i) for i in range(top + 1)]
+
+
+def _check_npz_labels(path: Path, labels: dict[str, np.ndarray], k: int | None) -> None:
+    """Refuse labels outside 0..k-1 (only negative ones when ``k`` is None), each value with its image count."""
+    found = []
+    for s, y in labels.items():
+        bad = (y < 0) | (y >= k) if k is not None else y < 0
+        if bad.any():
+            values, counts = np.unique(y[bad], return_counts=True)
+            shown = [f"label {v} in {n} image{'s' if n > 1 else ''}" for v, n in zip(values.tolist(), counts.tolist())]
+            found.append(f"'{s}_labels' has {_first_few(shown)}")
+    if not found:
+        return
+    if k is None:
+        rule, fix = "class indices 0, 1, 2, ... (no class_names given)", "fix those labels in the file"
+    else:
+        rule = f"0..{k - 1} (the {k} classes of class_names)"
+        fix = "fix those labels in the file, or add their classes to class_names"
+    raise DataSourceError(f"{path}: labels must be {rule}, but {'; '.join(found)}; {fix}")

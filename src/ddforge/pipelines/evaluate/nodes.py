@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 
+from ddforge.core.audit import AuditConfig, AuditData, audit_data, network_inspector, summarise_audit
 from ddforge.core.evaluation import EvalConfig, evaluate_training_set
 from ddforge.core.networks import NetworkSpec
 from ddforge.core.sampling import IPC, resolve_ipc, select_per_class
@@ -27,6 +28,18 @@ def _splits(real_val: dict, real_test: dict) -> dict:
     return {"val": (real_val["images"], real_val["labels"]), "test": (real_test["images"], real_test["labels"])}
 
 
+def _audit_data(evaluation: dict, real_train: dict, real_test: dict, seed: int) -> AuditData:
+    """The same test resamples and members for every set of the run (paired comparisons)."""
+    return audit_data((real_train["images"], real_train["labels"]), (real_test["images"], real_test["labels"]),
+                      AuditConfig(**(evaluation.get("audit") or {})), seed)
+
+
+def _audited(scores: dict, audit: AuditData) -> tuple[dict, dict]:
+    """(scores without the raw inspections, the final networks' audit for the evaluation)."""
+    scores = dict(scores)
+    return scores, summarise_audit(scores.pop("inspections"), audit)
+
+
 def _selection(checkpoints: list[dict]) -> dict:
     def pick(split: str) -> dict:
         best = max(checkpoints, key=lambda c: c[split]["accuracy"]["mean"])
@@ -37,7 +50,7 @@ def _selection(checkpoints: list[dict]) -> dict:
 
 
 def evaluate_synthetic_set(
-    synthetic_set: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict,
+    synthetic_set: dict, real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict,
     runtime: dict, seed: int,
 ) -> dict:
     spec = NetworkSpec.from_dict(synthetic_set["network"])
@@ -50,13 +63,18 @@ def evaluate_synthetic_set(
         log.warning("evaluating %s on its own network %s (differs from params:network)", synthetic_set["method"], spec)
     device, cfg = resolve_device(runtime["device"]), _eval_config(evaluation)
     method = get_method(synthetic_set["method"])
+    audit = _audit_data(evaluation, real_train, real_test, seed)
 
-    def evaluate(stages: list) -> dict:
-        return evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device)
+    def evaluate(stages: list, inspect=None) -> dict:
+        return evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device,
+                                     inspect=inspect)
 
     checkpoints = []
-    for snap in synthetic_set["snapshots"]:
-        scores = evaluate(method.training_stages(synthetic_set, snap))
+    for i, snap in enumerate(synthetic_set["snapshots"]):
+        final = i == len(synthetic_set["snapshots"]) - 1
+        scores = evaluate(method.training_stages(synthetic_set, snap), network_inspector(audit) if final else None)
+        if final:
+            scores, final_audit = _audited(scores, audit)
         checkpoints.append({"iteration": snap["iteration"], "lr": snap["lr"], **scores})
         log.info(
             "%s @ iteration %d: test acc %.4f ± %.4f", synthetic_set["method"], snap["iteration"],
@@ -65,7 +83,8 @@ def evaluate_synthetic_set(
     return {"name": synthetic_set["method"], "kind": "distilled", "ipc": synthetic_set["ipc"],
             "data_fingerprint": real_test["data_fingerprint"],
             "num_images": int(synthetic_set["images"].shape[0]), "checkpoints": checkpoints,
-            **_selection(checkpoints), **method.extra_evaluations(synthetic_set, evaluate, checkpoints[-1])}
+            **_selection(checkpoints), **final_audit,
+            **method.extra_evaluations(synthetic_set, evaluate, checkpoints[-1])}
 
 
 def evaluate_random_real(
@@ -78,14 +97,16 @@ def evaluate_random_real(
     idx = select_per_class(real_train["labels"], counts, make_generator(seed, "random-real"),
                            real_train["class_names"])
     cfg = _eval_config(evaluation)
-    scores = evaluate_training_set(
+    audit = _audit_data(evaluation, real_train, real_test, seed)
+    scores, final_audit = _audited(evaluate_training_set(
         spec, [(real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"])], cfg,
         _splits(real_val, real_test), seed=seed, device=resolve_device(runtime["device"]),
-    )
+        inspect=network_inspector(audit),
+    ), audit)
     ckpt = [{"iteration": 0, "lr": evaluation["baseline_lr"], **scores}]
     return {"name": "random_real", "kind": "baseline", "ipc": counts, "num_images": int(idx.numel()),
             "data_fingerprint": real_test["data_fingerprint"],
-            "checkpoints": ckpt, **_selection(ckpt)}
+            "checkpoints": ckpt, **_selection(ckpt), **final_audit}
 
 
 def evaluate_full_data(
@@ -95,11 +116,12 @@ def evaluate_full_data(
     full = evaluation["full_data"]
     spec = network_spec(network, real_train)
     cfg = _eval_config(evaluation, num_models=full["num_models"], epochs=full["epochs"], batch_size=full["batch_size"])
-    scores = evaluate_training_set(
+    audit = _audit_data(evaluation, real_train, real_test, seed)
+    scores, final_audit = _audited(evaluate_training_set(
         spec, [(real_train["images"], real_train["labels"], full["lr"])], cfg, _splits(real_val, real_test),
-        seed=seed, device=resolve_device(runtime["device"]),
-    )
+        seed=seed, device=resolve_device(runtime["device"]), inspect=network_inspector(audit),
+    ), audit)
     ckpt = [{"iteration": 0, "lr": full["lr"], **scores}]
     return {"name": "full_data", "kind": "baseline", "ipc": None, "num_images": int(real_train["labels"].numel()),
             "data_fingerprint": real_test["data_fingerprint"],
-            "checkpoints": ckpt, **_selection(ckpt)}
+            "checkpoints": ckpt, **_selection(ckpt), **final_audit}

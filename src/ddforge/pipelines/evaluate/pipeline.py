@@ -22,9 +22,9 @@ def baselines() -> Pipeline:
 
 def evaluate_method(method: str) -> Pipeline:
     return pipeline(
-        [node(evaluate_synthetic_set, ["synthetic_set", "real_val", "real_test", *COMMON], "evaluation",
+        [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON], "evaluation",
               name="evaluate")],
         namespace=method,
-        inputs={"real_val", "real_test"},
+        inputs=REAL,
         parameters=set(COMMON),
     )

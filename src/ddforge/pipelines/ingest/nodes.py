@@ -1,10 +1,12 @@
 """Thin Kedro nodes over `ddforge.io.readers` and `ddforge.core.transforms`."""
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -66,9 +68,23 @@ def _pick(groups: list[str] | None, idx: torch.Tensor) -> list[str] | None:
     return [groups[i] for i in idx.tolist()] if groups is not None else None
 
 
+def _pixel_hashes(images: torch.Tensor) -> list[bytes]:
+    """sha256 of each image's uint8 bytes: exact, and about a microsecond per small image."""
+    return [hashlib.sha256(row).digest() for row in np.ascontiguousarray(images.flatten(1).numpy())]
+
+
+def count_duplicates(train_x: torch.Tensor, test_x: torch.Tensor) -> tuple[int, int]:
+    """(test images pixel-identical to a training image, distinct such images). A copy on both sides of
+    the split (a re-exported scan, a dataset merged twice) is a test answer the networks have seen."""
+    train = set(_pixel_hashes(train_x))
+    hits = [h for h in _pixel_hashes(test_x) if h in train]
+    return len(hits), len(set(hits))
+
+
 def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[dict, dict, dict, dict]:
     """Test split carved out when the source has none, validation split held out of train (both
-    patient-aware when patient ids exist), optional per-class cap, transform fitted on train only."""
+    patient-aware when patient ids exist), optional per-class cap, transform fitted on train only.
+    Test images identical to training images are logged and counted (`duplicates_in_train`)."""
     raw = RawDataset.from_dict(raw_dataset)
     g = make_generator(seed, "preprocess")
     train_x = _resize(raw.train_images, params.get("image_size"), params.get("channels"))
@@ -82,6 +98,13 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
     else:
         test_x, test_y = _resize(raw.test_images, params.get("image_size"), params.get("channels")), raw.test_labels
         test_groups = raw.test_groups
+    duplicates, distinct = count_duplicates(train_x, test_x)  # train: all but test, validation still in it
+    if duplicates:
+        log.warning(
+            "%s: %d of %d test images are pixel-identical to training images (%d distinct); every test figure is "
+            "inflated: deduplicate the source, or give patient ids in a CSV manifest",
+            raw.source, duplicates, len(test_y), distinct,
+        )
     keep, held = holdout(train_y, groups, params["val_fraction"], g, params.get("max_val_per_class"))
     capped = keep[_cap_per_class(train_y[keep], params.get("max_train_per_class"), g)]
     fingerprint = stable_hash(raw.fingerprint, params, seed)
@@ -98,7 +121,7 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
     out = (
         split("train", train_x[capped], train_y[capped], _pick(groups, capped)),
         split("val", train_x[held], train_y[held], _pick(groups, held)),
-        split("test", test_x, test_y, test_groups),
+        {**split("test", test_x, test_y, test_groups), "duplicates_in_train": duplicates},
     )
     log.info("splits: train %d, val %d, test %d; transform %s", *(len(s["labels"]) for s in out), transform["kind"])
     return (*out, transform)

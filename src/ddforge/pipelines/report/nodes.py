@@ -1,12 +1,15 @@
-"""The comparison a user opens first: one table (CSV + Markdown) and one image grid per method."""
+"""The comparison a user opens first: warnings, which set to share, one table (CSV + Markdown) with
+intervals, and one image grid per method."""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
+from ddforge.core.caveats import Caveat, find_caveats, paired_difference, share_recommendation
 from ddforge.core.metrics import PER_CLASS_METRICS, SCALAR_METRICS
 from ddforge.core.sampling import describe_ipc
 from ddforge.core.transforms import invert_transform
@@ -16,8 +19,15 @@ from ddforge.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def _pm(summary: dict[str, Any], key: str = "accuracy") -> str:
-    return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}"
+def _interval(ci: list[float] | None, scale: float = 100.0, digits: int = 1) -> str:
+    return f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else ""
+
+
+def _pm(ev: dict, summary: dict[str, Any], key: str = "accuracy") -> str:
+    """mean ± std over evaluation networks, then (final checkpoint) the 95 % interval that includes the
+    test set's sampling error, which is what a reader should judge a gap by."""
+    ci = ev.get("uncertainty", {}).get("ci", {}).get(key) if summary is ev["final"]["test"] else None
+    return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}{_interval(ci)}"
 
 
 def _per_class_mean(summary: dict[str, Any], key: str) -> list[float]:
@@ -25,8 +35,26 @@ def _per_class_mean(summary: dict[str, Any], key: str) -> list[float]:
     return [sum(v[c] for v in per_model) / len(per_model) for c in range(len(per_model[0]))]
 
 
-def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluations: dict) -> tuple[pd.DataFrame, str, dict]:
-    """Rows: each method and baseline; figures in percent (mean ± std over evaluation networks).
+def _test_counts(real_test: dict) -> list[int]:
+    return torch.bincount(real_test["labels"].long(), minlength=len(real_test["class_names"])).tolist()
+
+
+def _describe_counts(class_names: list[str], counts: list[int]) -> str:
+    if len(set(counts)) == 1:
+        return f"{sum(counts)} ({counts[0]} per class)"
+    return f"{sum(counts)} (" + ", ".join(f"{name} {n}" for name, n in zip(class_names, counts)) + ")"
+
+
+def _difference(ev: dict, other: dict | None, key: str) -> dict | None:
+    samples = [e.get("uncertainty", {}).get("samples", {}).get(key) for e in (ev, other or {})]
+    return paired_difference(*samples) if all(samples) else None
+
+
+def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
+                     ) -> tuple[pd.DataFrame, str, dict, list[dict]]:
+    """Rows: each method and baseline; figures in percent, mean ± std over evaluation networks with
+    the 95 % interval over test-set resampling and networks; first the warnings a reader must see,
+    and which set to share.
 
     `report.metrics` picks the columns: accuracy, balanced_accuracy, macro_auroc, and per-class
     sensitivity / specificity (medical runs).
@@ -35,49 +63,88 @@ def comparison_table(report: dict[str, Any], class_names_source: dict, *evaluati
     unknown = set(metrics_wanted) - set(SCALAR_METRICS) - set(PER_CLASS_METRICS)
     if unknown:
         raise ConfigError(f"report.metrics: unknown {sorted(unknown)}; known: {SCALAR_METRICS + PER_CLASS_METRICS}")
-    class_names = class_names_source["class_names"]
-    current = class_names_source["data_fingerprint"]
+    class_names = real_test["class_names"]
+    current = real_test["data_fingerprint"]
     stale = [ev["name"] for ev in evaluations if ev.get("data_fingerprint") != current]
     if stale:  # e.g. `--pipelines mtt,report` after a run on other data: never mix them in silently
         log.warning("report: leaving out %s, evaluated on other data or config than the current splits", stale)
+    current_evaluations = [ev for ev in evaluations if ev["name"] not in stale]
+    counts = _test_counts(real_test)
+    caveats = find_caveats(current_evaluations, class_names, counts, [k for k in metrics_wanted if k in SCALAR_METRICS],
+                           int(real_test.get("duplicates_in_train") or 0))
+    for caveat in caveats:
+        log.warning("report: %s", caveat.message)
+    by_name = {ev["name"]: ev for ev in current_evaluations}
+    gap_key = "balanced_accuracy" if "balanced_accuracy" in metrics_wanted else "accuracy"
     rows, metrics = [], {}
-    for ev in (e for e in evaluations if e["name"] not in stale):
+    for ev in current_evaluations:
         final, best, val_sel = ev["final"]["test"], ev["best"]["test"], ev["val_selected"]["test"]
+        ci = ev.get("uncertainty", {}).get("ci", {})
         row = {
             "method": ev["name"], "kind": ev["kind"], "ipc": describe_ipc(ev["ipc"]) if ev["ipc"] is not None else "all",
-            "images": ev["num_images"],
-            "test_acc_final": _pm(final),
-            "test_acc_best_checkpoint": f"{_pm(best)} (it {ev['best']['iteration']})",
-            "test_acc_val_selected": f"{_pm(val_sel)} (it {ev['val_selected']['iteration']})",
+            "images": ev["num_images"], "test_images": _describe_counts(class_names, counts),
+            "test_acc_final": _pm(ev, final),
+            "test_acc_best_checkpoint": f"{_pm(ev, best)} (it {ev['best']['iteration']})",
+            "test_acc_val_selected": f"{_pm(ev, val_sel)} (it {ev['val_selected']['iteration']})",
         }
         for key in metrics_wanted:
             if key in SCALAR_METRICS and key != "accuracy":
-                row[f"{key}_final"] = _pm(final, key)
+                row[f"{key}_final"] = _pm(ev, final, key)
                 metrics[f"{ev['name']}/{key}_final"] = {"value": final[key]["mean"], "step": 0}
             elif key in PER_CLASS_METRICS:
-                for name, value in zip(class_names, _per_class_mean(final, key)):
-                    row[f"{key}[{name}]"] = f"{100 * value:.2f}"
+                intervals = ci.get(key) or [None] * len(class_names)
+                for c, (name, value) in enumerate(zip(class_names, _per_class_mean(final, key))):
+                    row[f"{key}[{name}] (n={counts[c]})"] = f"{100 * value:.2f}{_interval(intervals[c])}"
+        if ev["kind"] == "distilled":
+            for other in ("random_real", "full_data"):
+                diff = _difference(ev, by_name.get(other), gap_key)
+                if diff is not None:
+                    row[f"{gap_key} vs {other}"] = f"{100 * diff['difference']:+.1f}{_interval(diff['ci'])}"
+                    metrics[f"{ev['name']}/{gap_key}_vs_{other}"] = {"value": diff["difference"], "step": 0}
+        mia = ev.get("membership")
+        if mia:
+            auroc, tpr = mia["auroc"], mia["tpr_at_fpr"]
+            row["mia_auroc"] = f"{auroc['point']:.2f}{_interval(auroc['ci'], 1.0, 2)}"
+            row["mia_tpr_at_1%_fpr"] = f"{100 * tpr['point']:.1f}{_interval(tpr['ci'])}"
+            metrics[f"{ev['name']}/mia_auroc"] = {"value": auroc["point"], "step": 0}
+            metrics[f"{ev['name']}/mia_tpr_at_1pct_fpr"] = {"value": tpr["point"], "step": 0}
         rows.append(row)
         for label, summary in (("final", final), ("best", best), ("val_selected", val_sel)):
             metrics[f"{ev['name']}/test_acc_{label}"] = {"value": summary["accuracy"]["mean"], "step": 0}
         metrics[f"{ev['name']}/test_acc_final_std"] = {"value": final["accuracy"]["std"], "step": 0}
+        for key in (k for k in SCALAR_METRICS if k in ci):
+            metrics[f"{ev['name']}/{key}_final_ci_low"] = {"value": ci[key][0], "step": 0}
+            metrics[f"{ev['name']}/{key}_final_ci_high"] = {"value": ci[key][1], "step": 0}
     table = pd.DataFrame(rows)
-    markdown = _markdown(table)
+    markdown = _markdown(table, caveats, share_recommendation(current_evaluations, caveats))
     if stale:
         markdown += f"\nLeft out (evaluated on other data or config; rerun them): {', '.join(stale)}\n"
-    return table, markdown, metrics
+    return table, markdown, metrics, [c.as_dict() for c in caveats]
 
 
-def _markdown(table: pd.DataFrame) -> str:
+NOTES = (
+    "Figures in % on the real test split: mean ± std over independently trained evaluation networks, then the "
+    "95 % interval [low, high] from a stratified bootstrap over test images pooled with the spread over networks "
+    "(the test set's size, not the networks, usually dominates it). `... vs random_real` / `... vs full_data`: "
+    "paired difference in points over the same bootstrap resamples, with its interval; a gap whose interval "
+    "contains 0 is not shown by this test set. `mia_*`: a loss-threshold membership-inference attack on the "
+    "evaluation networks (members: real training images, non-members: as many held-out real images of the same "
+    "classes; AUROC 0.50 means the networks reveal nothing about membership; TPR at 1 % FPR in %). `final`: the "
+    "last distillation iteration; `best_checkpoint`: the best test accuracy over checkpoints (the papers' "
+    "convention, selected on test); `val_selected`: the checkpoint chosen on the validation split."
+)
+
+
+def _markdown(table: pd.DataFrame, caveats: list[Caveat], recommendation: str) -> str:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "---|" * len(table.columns)
     lines = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    notes = (
-        "\nAccuracy in % on the real test split, mean ± std over independently trained evaluation networks. "
-        "`final`: the last distillation iteration; `best_checkpoint`: the best test accuracy over checkpoints "
-        "(the papers' convention, selected on test); `val_selected`: the checkpoint chosen on the validation split.\n"
-    )
-    return "# ddforge comparison\n\n" + "\n".join([header, rule, *lines]) + "\n" + notes
+    warnings = ("\n".join(f"- **{c.kind.replace('_', ' ')}**: {c.message}" for c in caveats) if caveats
+                else "None: every class has at least 10 test images, no evaluation network predicts one class for "
+                     "nearly everything, every distilled set beats random real, every interval is narrower than "
+                     "20 points.")
+    return ("# ddforge comparison\n\n## Warnings\n\n" + warnings + "\n\n## Which set to share\n\n" + recommendation
+            + "\n\n## Results\n\n" + "\n".join([header, rule, *lines]) + "\n\n" + NOTES + "\n")
 
 
 def render_image_grid(synthetic_set: dict, data_transform: dict) -> Figure:

@@ -18,7 +18,7 @@ def create_report_pipeline(methods: list[Method]) -> Pipeline:
         for m in methods
     ]
     return pipeline([
-        node(comparison_table, ["params:report", "real_test", *evaluations], ["comparison_csv", "comparison_md", "report_metrics"],
-             name="comparison_table"),
+        node(comparison_table, ["params:report", "real_test", *evaluations],
+             ["comparison_csv", "comparison_md", "report_metrics", "report_warnings"], name="comparison_table"),
         *per_method,
     ])

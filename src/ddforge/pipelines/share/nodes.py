@@ -41,9 +41,10 @@ def privacy_reference(real_train: dict, real_val: dict, data_transform: dict, ex
     }
 
 
-def check_privacy(synthetic_set: dict, privacy_reference: dict, data_transform: dict,
+def check_privacy(synthetic_set: dict, evaluation: dict, privacy_reference: dict, data_transform: dict,
                   privacy: dict[str, Any]) -> tuple[dict, Figure]:
-    """Nearest real training image of every synthetic image; near copies flagged; closest pairs drawn."""
+    """Nearest real training image of every synthetic image; near copies flagged; closest pairs drawn;
+    beside it, the membership-inference audit of the networks trained on the set (from its evaluation)."""
     ref = privacy_reference
     syn_display = invert_transform(synthetic_set["images"], data_transform).clamp(0, 1)
     net = _embedding_network(ref["embedding_network"], ref["embedding_theta"])
@@ -55,6 +56,7 @@ def check_privacy(synthetic_set: dict, privacy_reference: dict, data_transform: 
     if ref["real_to_real_rmse_median"] is not None:
         report["reference_real_to_real_pixel_rmse_median"] = ref["real_to_real_rmse_median"]
     report["method"] = synthetic_set["method"]
+    report["membership_inference"] = evaluation.get("membership")
     if ref["groups"] is not None:
         for entry in report["images"]:
             entry["nearest_pixel_patient"] = ref["groups"][entry["nearest_pixel_index"]]

@@ -13,7 +13,8 @@ def create_share_pipeline(methods: list[str]) -> Pipeline:
         (
             pipeline(
                 [
-                    node(check_privacy, ["synthetic_set", "privacy_reference", "data_transform", "params:privacy"],
+                    node(check_privacy, ["synthetic_set", "evaluation", "privacy_reference", "data_transform",
+                                         "params:privacy"],
                          ["privacy_report", "privacy_pairs"], name="privacy_check"),
                     node(export_synthetic_set, ["synthetic_set", "data_transform", "parameters"],
                          ["export_images", "export_tensors", "export_manifest"], name="export"),
