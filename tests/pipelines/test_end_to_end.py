@@ -140,6 +140,7 @@ def test_synthetic_set_and_metrics_are_finite(ci_run):
     for name in (*METHODS, "random_real", "full_data"):
         assert f"| {name} |" in table
     assert table.index("## Warnings") < table.index("## Which set to share") < table.index("| method")
+    assert "nan" not in table
     # 5 test images per class in the ci data: every class is flagged as too small to trust
     warnings = json.loads(latest(root / "data/08_reporting/report_warnings.json").read_text())
     assert len({w["subject"] for w in warnings if w["kind"] == "small_class"}) == 10

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ddforge.core.membership import balanced_members, loss_threshold_attack, per_example_losses
 from ddforge.core.seeding import make_generator
-from ddforge.core.training import predict_logits
 from ddforge.core.uncertainty import metric_replicates, per_class_key, stratified_bootstrap_indices, summarise
 
 
@@ -30,34 +30,36 @@ class AuditConfig:
 
 @dataclass
 class AuditData:
-    test_images: torch.Tensor
     test_labels: torch.Tensor
-    members: tuple[torch.Tensor, torch.Tensor]
-    nonmembers: tuple[torch.Tensor, torch.Tensor]
-    bootstrap_indices: torch.Tensor        # [B, N] stratified resamples of the test split
+    members: tuple[torch.Tensor, torch.Tensor]   # real training images and labels
+    nonmember_idx: torch.Tensor                  # held-out: rows of the test split, as many per class
+    bootstrap_indices: torch.Tensor              # [B, N] stratified resamples of the test split
     cfg: AuditConfig
     seed: int
 
 
-def audit_data(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
-               cfg: AuditConfig, seed: int) -> AuditData:
-    """Members are real training images, non-members held-out test images, balanced per class."""
-    (train_x, train_y), (test_x, test_y) = train, test
-    member_idx, nonmember_idx = balanced_members(train_y, test_y, cfg.members_per_class,
+def audit_data(train: tuple[torch.Tensor, torch.Tensor], test_labels: torch.Tensor, cfg: AuditConfig,
+               seed: int) -> AuditData:
+    """Members are real training images, non-members test images (never trained on), balanced per class."""
+    train_x, train_y = train
+    member_idx, nonmember_idx = balanced_members(train_y, test_labels, cfg.members_per_class,
                                                  make_generator(seed, "membership-members"))
     return AuditData(
-        test_x, test_y, (train_x[member_idx], train_y[member_idx]), (test_x[nonmember_idx], test_y[nonmember_idx]),
-        stratified_bootstrap_indices(test_y.cpu(), cfg.replicates, make_generator(seed, "bootstrap")), cfg, seed,
+        test_labels.cpu(), (train_x[member_idx], train_y[member_idx]), nonmember_idx.cpu(),
+        stratified_bootstrap_indices(test_labels.cpu(), cfg.replicates, make_generator(seed, "bootstrap")), cfg, seed,
     )
 
 
-def network_inspector(data: AuditData) -> Callable[[nn.Module], dict]:
-    """What `evaluate_training_set` keeps of each trained network for `summarise_audit`."""
-    def inspect(net: nn.Module) -> dict:
+def network_inspector(data: AuditData) -> Callable[[nn.Module, dict[str, torch.Tensor]], dict]:
+    """What `evaluate_training_set` keeps of each trained network for `summarise_audit`; the test
+    split's logits come from the evaluation itself, so only the members need a forward pass."""
+    def inspect(net: nn.Module, logits: dict[str, torch.Tensor]) -> dict:
+        test_logits = logits["test"].cpu()
+        rows = data.nonmember_idx
         return {
-            "probabilities": predict_logits(net, data.test_images).softmax(1).cpu(),
+            "probabilities": test_logits.softmax(1),
             "member_losses": per_example_losses(net, *data.members),
-            "nonmember_losses": per_example_losses(net, *data.nonmembers),
+            "nonmember_losses": F.cross_entropy(test_logits[rows].float(), data.test_labels[rows], reduction="none"),
         }
     return inspect
 
@@ -66,7 +68,7 @@ def summarise_audit(inspections: list[dict], data: AuditData) -> dict:
     """Intervals (with the bootstrap samples of accuracy and balanced accuracy, for paired
     differences between sets), each network's most predicted class and its share, and the attack."""
     probabilities = torch.stack([i["probabilities"] for i in inspections])
-    labels = data.test_labels.cpu()
+    labels = data.test_labels
     num_classes = probabilities.shape[2]
     replicates = metric_replicates(probabilities, labels, data.bootstrap_indices,
                                    make_generator(data.seed, "bootstrap-networks"))

@@ -53,24 +53,25 @@ def evaluate_training_set(
     *,
     seed: int,
     device: str | torch.device = "cpu",
-    inspect: Callable[[nn.Module], dict] | None = None,
+    inspect: Callable[[nn.Module, dict[str, torch.Tensor]], dict] | None = None,
 ) -> dict:
     """Trains `cfg.num_models` fresh networks on `stages` and scores each split.
 
     Returns, per split, the mean and std of accuracy and balanced accuracy over models, and each
     model's figures. Network init and batch order come from `seed`, so results are reproducible.
-    `inspect`, if given, is called on every trained network; its results come back under
-    "inspections" (the final checkpoint's audit: test probabilities, membership losses).
+    `inspect`, if given, is called on every trained network with its logits per split; its results
+    come back under "inspections" (the final checkpoint's audit: test probabilities, membership).
     """
     per_split: dict[str, list[dict]] = {name: [] for name in splits}
     inspections = []
     for k in range(cfg.num_models):
         net = build_network(spec, derive_seed(seed, "eval-net", k), device)
         train_curriculum(net, stages, cfg, make_generator(seed, "eval-batches", k))
-        for name, (x, y) in splits.items():
-            per_split[name].append(classification_metrics(predict_logits(net, x), y, spec.num_classes))
+        logits = {name: predict_logits(net, x) for name, (x, _) in splits.items()}
+        for name, (_, y) in splits.items():
+            per_split[name].append(classification_metrics(logits[name], y, spec.num_classes))
         if inspect is not None:
-            inspections.append(inspect(net))
+            inspections.append(inspect(net, logits))
     out: dict = {name: summarise(models) for name, models in per_split.items()}
     return {**out, "inspections": inspections} if inspect is not None else out
 

@@ -30,7 +30,7 @@ def _splits(real_val: dict, real_test: dict) -> dict:
 
 def _audit_data(evaluation: dict, real_train: dict, real_test: dict, seed: int) -> AuditData:
     """The same test resamples and members for every set of the run (paired comparisons)."""
-    return audit_data((real_train["images"], real_train["labels"]), (real_test["images"], real_test["labels"]),
+    return audit_data((real_train["images"], real_train["labels"]), real_test["labels"],
                       AuditConfig(**(evaluation.get("audit") or {})), seed)
 
 

@@ -138,7 +138,8 @@ NOTES = (
 def _markdown(table: pd.DataFrame, caveats: list[Caveat], recommendation: str) -> str:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "---|" * len(table.columns)
-    lines = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    # a cell that does not apply to a row (a baseline's gap to itself) is NaN in the frame
+    lines = ["| " + " | ".join(str(v) if v == v else "—" for v in row) + " |" for row in table.itertuples(index=False)]
     warnings = ("\n".join(f"- **{c.kind.replace('_', ' ')}**: {c.message}" for c in caveats) if caveats
                 else "None: every class has at least 10 test images, no evaluation network predicts one class for "
                      "nearly everything, every distilled set beats random real, every interval is narrower than "
