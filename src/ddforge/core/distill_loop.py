@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 class LoopConfig:
     """How long a distillation runs and how often it logs, snapshots and checkpoints (every method)."""
 
-    iterations: int = 200
-    checkpoint_every: int = 25
-    snapshot_every: int = 100
-    log_every: int = 10
-    max_consecutive_nonfinite: int = 10
+    iterations: int = 200                 # outer iterations (SeqMatch: per subset)
+    checkpoint_every: int = 25            # resume point on disk
+    snapshot_every: int = 100             # synthetic set kept for evaluation (and the final one)
+    log_every: int = 10                   # progress line with loss and ETA
+    max_consecutive_nonfinite: int = 10   # skipped steps in a row before the run stops
 
 
 @dataclass

@@ -14,18 +14,8 @@ from pathlib import Path
 
 from ddforge.errors import ConfigError, DataSourceError
 from ddforge.io.readers.base import RawDataset, _fingerprint_named, _fingerprint_with_options
-from ddforge.io.readers.files import (
-    _existing_file,
-    _first_few,
-    _kind,
-    _load_images,
-    _parse_channels,
-    _parse_class_names,
-    _parse_image_size,
-    _train_only,
-    _warn_skipped,
-    log,
-)
+from ddforge.io.readers.files import (_existing_file, _first_few, _kind, _load_images, _parse_channels,
+    _parse_class_names, _parse_image_size, _train_only, _warn_skipped, log)
 
 
 @dataclass(frozen=True)

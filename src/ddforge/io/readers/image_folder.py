@@ -11,19 +11,8 @@ from typing import Any
 
 from ddforge.errors import ConfigError, DataSourceError
 from ddforge.io.readers.base import RawDataset, _fingerprint_with_options, fingerprint_files
-from ddforge.io.readers.files import (
-    IMAGE_EXTENSIONS,
-    _existing_dir,
-    _is_hidden,
-    _kind,
-    _list_dir,
-    _load_images,
-    _parse_channels,
-    _parse_class_names,
-    _parse_image_size,
-    _train_only,
-    _warn_skipped,
-)
+from ddforge.io.readers.files import (IMAGE_EXTENSIONS, _existing_dir, _is_hidden, _kind, _list_dir, _load_images,
+    _parse_channels, _parse_class_names, _parse_image_size, _train_only, _warn_skipped)
 
 
 def read_image_folder(
