@@ -6,8 +6,10 @@ import logging
 from dataclasses import fields
 from typing import Any
 
+import torch
 
-from ddforge.core.audit import AuditConfig, AuditData, audit_data, network_inspector, summarise_audit
+
+from ddforge.core.audit import AuditConfig, audit_data, network_inspector, summarise_audit
 from ddforge.core.evaluation import EvalConfig, evaluate_training_set
 from ddforge.core.networks import NetworkSpec
 from ddforge.core.sampling import IPC, resolve_ipc, select_per_class
@@ -28,16 +30,25 @@ def _splits(real_val: dict, real_test: dict) -> dict:
     return {"val": (real_val["images"], real_val["labels"]), "test": (real_test["images"], real_test["labels"])}
 
 
-def _audit_data(evaluation: dict, real_train: dict, real_test: dict, seed: int) -> AuditData:
-    """The same test resamples and members for every set of the run (paired comparisons)."""
-    return audit_data((real_train["images"], real_train["labels"]), real_test["labels"],
-                      AuditConfig(**(evaluation.get("audit") or {})), seed)
-
-
-def _audited(scores: dict, audit: AuditData) -> tuple[dict, dict]:
-    """(scores without the raw inspections, the final networks' audit for the evaluation)."""
-    scores = dict(scores)
+def _audited_evaluation(spec: NetworkSpec, stages: list, cfg: EvalConfig, real_train: dict, real_val: dict,
+                        real_test: dict, evaluation: dict, seed: int, device: torch.device) -> tuple[dict, dict]:
+    """Scores of networks trained on `stages`, and their audit (intervals, predicted-class shares,
+    membership). Every set of a run resamples the same test images and members: comparisons are paired."""
+    audit = audit_data((real_train["images"], real_train["labels"]), real_test["labels"],
+                       AuditConfig(**(evaluation.get("audit") or {})), seed)
+    scores = evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device,
+                                   inspect=network_inspector(audit))
     return scores, summarise_audit(scores.pop("inspections"), audit)
+
+
+def _baseline(name: str, ipc: list[int] | None, stages: list, cfg: EvalConfig, spec: NetworkSpec, real_train: dict,
+              real_val: dict, real_test: dict, evaluation: dict, runtime: dict, seed: int) -> dict:
+    """A real-data reference trained once (no distillation checkpoints), in the evaluation format."""
+    scores, audit = _audited_evaluation(spec, stages, cfg, real_train, real_val, real_test, evaluation, seed,
+                                        resolve_device(runtime["device"]))
+    ckpt = [{"iteration": 0, "lr": stages[0][2], **scores}]
+    return {"name": name, "kind": "baseline", "ipc": ipc, "num_images": int(stages[0][1].numel()),
+            "data_fingerprint": real_test["data_fingerprint"], "checkpoints": ckpt, **_selection(ckpt), **audit}
 
 
 def _selection(checkpoints: list[dict]) -> dict:
@@ -63,18 +74,18 @@ def evaluate_synthetic_set(
         log.warning("evaluating %s on its own network %s (differs from params:network)", synthetic_set["method"], spec)
     device, cfg = resolve_device(runtime["device"]), _eval_config(evaluation)
     method = get_method(synthetic_set["method"])
-    audit = _audit_data(evaluation, real_train, real_test, seed)
 
-    def evaluate(stages: list, inspect=None) -> dict:
-        return evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device,
-                                     inspect=inspect)
+    def evaluate(stages: list) -> dict:
+        return evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device)
 
-    checkpoints = []
-    for i, snap in enumerate(synthetic_set["snapshots"]):
-        final = i == len(synthetic_set["snapshots"]) - 1
-        scores = evaluate(method.training_stages(synthetic_set, snap), network_inspector(audit) if final else None)
-        if final:
-            scores, final_audit = _audited(scores, audit)
+    checkpoints, snapshots = [], synthetic_set["snapshots"]
+    for i, snap in enumerate(snapshots):
+        stages = method.training_stages(synthetic_set, snap)
+        if i < len(snapshots) - 1:
+            scores = evaluate(stages)
+        else:  # the final set is the one reported with intervals and audited
+            scores, final_audit = _audited_evaluation(spec, stages, cfg, real_train, real_val, real_test, evaluation,
+                                                      seed, device)
         checkpoints.append({"iteration": snap["iteration"], "lr": snap["lr"], **scores})
         log.info(
             "%s @ iteration %d: test acc %.4f ± %.4f", synthetic_set["method"], snap["iteration"],
@@ -96,17 +107,9 @@ def evaluate_random_real(
     counts = resolve_ipc(ipc, real_train["class_names"])
     idx = select_per_class(real_train["labels"], counts, make_generator(seed, "random-real"),
                            real_train["class_names"])
-    cfg = _eval_config(evaluation)
-    audit = _audit_data(evaluation, real_train, real_test, seed)
-    scores, final_audit = _audited(evaluate_training_set(
-        spec, [(real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"])], cfg,
-        _splits(real_val, real_test), seed=seed, device=resolve_device(runtime["device"]),
-        inspect=network_inspector(audit),
-    ), audit)
-    ckpt = [{"iteration": 0, "lr": evaluation["baseline_lr"], **scores}]
-    return {"name": "random_real", "kind": "baseline", "ipc": counts, "num_images": int(idx.numel()),
-            "data_fingerprint": real_test["data_fingerprint"],
-            "checkpoints": ckpt, **_selection(ckpt), **final_audit}
+    stages = [(real_train["images"][idx], real_train["labels"][idx], evaluation["baseline_lr"])]
+    return _baseline("random_real", counts, stages, _eval_config(evaluation), spec, real_train, real_val, real_test,
+                     evaluation, runtime, seed)
 
 
 def evaluate_full_data(
@@ -116,12 +119,5 @@ def evaluate_full_data(
     full = evaluation["full_data"]
     spec = network_spec(network, real_train)
     cfg = _eval_config(evaluation, num_models=full["num_models"], epochs=full["epochs"], batch_size=full["batch_size"])
-    audit = _audit_data(evaluation, real_train, real_test, seed)
-    scores, final_audit = _audited(evaluate_training_set(
-        spec, [(real_train["images"], real_train["labels"], full["lr"])], cfg, _splits(real_val, real_test),
-        seed=seed, device=resolve_device(runtime["device"]), inspect=network_inspector(audit),
-    ), audit)
-    ckpt = [{"iteration": 0, "lr": full["lr"], **scores}]
-    return {"name": "full_data", "kind": "baseline", "ipc": None, "num_images": int(real_train["labels"].numel()),
-            "data_fingerprint": real_test["data_fingerprint"],
-            "checkpoints": ckpt, **_selection(ckpt), **final_audit}
+    stages = [(real_train["images"], real_train["labels"], full["lr"])]
+    return _baseline("full_data", None, stages, cfg, spec, real_train, real_val, real_test, evaluation, runtime, seed)

@@ -23,11 +23,10 @@ def _interval(ci: list[float] | None, scale: float = 100.0, digits: int = 1) -> 
     return f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else ""
 
 
-def _pm(ev: dict, summary: dict[str, Any], key: str = "accuracy") -> str:
-    """mean ± std over evaluation networks, then (final checkpoint) the 95 % interval that includes the
-    test set's sampling error, which is what a reader should judge a gap by."""
-    ci = ev.get("uncertainty", {}).get("ci", {}).get(key) if summary is ev["final"]["test"] else None
-    return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}{_interval(ci)}"
+def _pm(summary: dict[str, Any], key: str = "accuracy", ci: dict | None = None) -> str:
+    """mean ± std over evaluation networks, then, given the final set's intervals `ci`, the 95 %
+    interval that includes the test set's sampling error (what a reader should judge a gap by)."""
+    return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}{_interval((ci or {}).get(key))}"
 
 
 def _per_class_mean(summary: dict[str, Any], key: str) -> list[float]:
@@ -83,13 +82,13 @@ def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
         row = {
             "method": ev["name"], "kind": ev["kind"], "ipc": describe_ipc(ev["ipc"]) if ev["ipc"] is not None else "all",
             "images": ev["num_images"], "test_images": _describe_counts(class_names, counts),
-            "test_acc_final": _pm(ev, final),
-            "test_acc_best_checkpoint": f"{_pm(ev, best)} (it {ev['best']['iteration']})",
-            "test_acc_val_selected": f"{_pm(ev, val_sel)} (it {ev['val_selected']['iteration']})",
+            "test_acc_final": _pm(final, ci=ci),
+            "test_acc_best_checkpoint": f"{_pm(best)} (it {ev['best']['iteration']})",
+            "test_acc_val_selected": f"{_pm(val_sel)} (it {ev['val_selected']['iteration']})",
         }
         for key in metrics_wanted:
             if key in SCALAR_METRICS and key != "accuracy":
-                row[f"{key}_final"] = _pm(ev, final, key)
+                row[f"{key}_final"] = _pm(final, key, ci)
                 metrics[f"{ev['name']}/{key}_final"] = {"value": final[key]["mean"], "step": 0}
             elif key in PER_CLASS_METRICS:
                 intervals = ci.get(key) or [None] * len(class_names)
