@@ -190,7 +190,7 @@ def distill_once(args: argparse.Namespace) -> dict:
     trajectories = [torch.cumsum(0.01 * torch.randn(8, sum(p.numel() for p in build_network(spec, 0).parameters()),
                                                     generator=torch.Generator().manual_seed(e)), 0) for e in range(2)]
     ctx = DistillContext(x, y, [str(c) for c in range(args.classes)], spec, trajectories, seed=0, device=device,
-                         ipc=[args.ipc] * args.classes)
+                         ipc=[args.ipc] * args.classes, final_parameters=[t[-1] for t in trajectories])
     params = {"iterations": args.iterations, "snapshot_every": 10**9, "checkpoint_every": 10**9,
               "log_every": 10**9, "syn_steps": args.syn_steps, "expert_epochs": 2, "max_start_epoch": 4,
               "inner_loop": args.inner_loop, "lr_img": 100.0}

@@ -22,6 +22,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines[method.name] = create_distill_pipeline(method) + evaluation
         evaluations += evaluation
     pipelines["baselines"] = baselines()
+    for name in ("random_real", "full_data"):  # each alone, e.g. a rerun at another IPC keeps full data's file
+        pipelines[name] = pipelines["baselines"].only_nodes_with_namespaces([name])
     pipelines["evaluate"] = evaluations
     pipelines["report"] = create_report_pipeline(methods)
     pipelines["share"] = create_share_pipeline(list(METHODS))

@@ -22,7 +22,7 @@ def tiny_context() -> DistillContext:
         for s in range(2)
     ]
     return DistillContext(images, labels, ["a", "b"], spec, trajectories, seed=0, device=torch.device("cpu"),
-                          ipc=[2, 2])
+                          ipc=[2, 2], final_parameters=[t[-1] for t in trajectories])
 
 
 def with_ipc(ctx: DistillContext, *counts: int) -> DistillContext:

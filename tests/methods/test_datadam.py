@@ -30,7 +30,7 @@ def _ctx(seed: int = 0, norm: str = "instancenorm") -> DistillContext:
     images = torch.randn(16, 1, 8, 8, generator=g)
     labels = torch.arange(2).repeat_interleave(8)
     spec = NetworkSpec(1, 2, (8, 8), width=4, depth=2, norm=norm)
-    return DistillContext(images, labels, ["a", "b"], spec, [], seed, torch.device("cpu"), ipc=[2, 2])
+    return DistillContext(images, labels, ["a", "b"], spec, [], seed, torch.device("cpu"), ipc=[2, 2], final_parameters=[])
 
 
 def build(ctx: DistillContext, matching: MatchingConfig, extra: ExtraConfig, ipc: int = 2) -> AttentionMatcher:

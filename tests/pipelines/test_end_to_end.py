@@ -122,7 +122,7 @@ def test_synthetic_set_and_metrics_are_finite(ci_run):
     root, context = ci_run
     for method in METHODS:
         synthetic = context.catalog.load(f"{method}.synthetic_set")
-        assert synthetic["images"].shape == (10, 1, 28, 28)  # ipc 1 x 10 classes
+        assert synthetic["images"].shape == (20, 1, 28, 28)  # ipc 2 x 10 classes
         assert torch.isfinite(synthetic["images"]).all() and synthetic["lr"] > 0
         assert [s["iteration"] for s in synthetic["snapshots"]] == [0, 2, 4]
     assert context.catalog.load("datm.synthetic_set")["labels"].is_floating_point()  # learned soft labels
@@ -209,8 +209,30 @@ def test_privacy_report_flags_an_undistilled_copy(ci_run):
 
     root, _ = ci_run
     report = json.loads((root / "data/08_reporting/privacy/mtt_privacy.json").read_text())
-    assert report["num_synthetic"] == 10 and len(report["images"]) == 10
+    assert report["num_synthetic"] == 20 and len(report["images"]) == 20   # ipc 2 x 10 classes
     for entry in report["images"]:
         assert entry["pixel_rmse"] >= 0 and entry["feature_cosine_distance"] >= -1e-9
         assert entry["near_copy"] == (entry["pixel_rmse"] < report["thresholds"]["pixel_rmse"]
                                       or entry["feature_cosine_distance"] < report["thresholds"]["feature_cosine"])
+
+
+@pytest.mark.slow
+def test_each_set_is_ranked_under_its_own_recipe(ci_run):
+    """DataDAM (batch norm by default) is evaluated on its own network against a random real subset
+    trained the same way; DATM's soft labels get a hard-label evaluation; IOR/HLR reach the report."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    root, _ = ci_run
+    evs = {m: json.loads((root / f"data/08_reporting/evaluation/{m}.json").read_text()) for m in METHODS}
+    assert evs["datadam"]["protocol"]["network"]["norm"] == "batchnorm"
+    assert evs["datadam"]["random_real_same_recipe"]["protocol"]["network"]["norm"] == "batchnorm"
+    assert evs["mtt"]["protocol"]["same_as_shared"] and "random_real_same_recipe" not in evs["mtt"]
+    assert evs["datm"]["hard_label"]["labels"].startswith("argmax") and evs["mtt"]["hard_label"]["labels"] == "hard"
+    table = latest(root / "data/08_reporting/comparison.md").read_text()
+    assert "IOR (pp)" in table and "HLR (pp)" in table and "datadam: norm batchnorm" in table
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("ddforge").experiment_id])
+    for m in METHODS:
+        assert math.isfinite(run.data.metrics[f"{m}/ior"]) and math.isfinite(run.data.metrics[f"{m}/hlr"])

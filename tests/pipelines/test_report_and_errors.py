@@ -63,3 +63,44 @@ def test_missing_data_ends_the_run_with_one_message_and_no_traceback(tmp_path):
     assert result.returncode != 0
     assert "ddforge: error:" in result.stderr and "data/01_raw/nowhere" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _ranked(name: str, kind: str, acc: float, **extra) -> dict:
+    """An evaluation with constant bootstrap samples (every paired interval collapses to the gap)."""
+    summary = {"accuracy": {"mean": acc, "std": 0.0}, "balanced_accuracy": {"mean": acc, "std": 0.0}, "models": []}
+    pick = {"iteration": 0, "test": summary}
+    return {"name": name, "kind": kind, "ipc": [1, 1], "num_images": 2, "data_fingerprint": "fp", "final": pick,
+            "best": pick, "val_selected": pick,
+            "uncertainty": {"ci": {"accuracy": [acc, acc], "balanced_accuracy": [acc, acc]},
+                            "samples": {"accuracy": [acc] * 8, "balanced_accuracy": [acc] * 8}}, **extra}
+
+
+def test_report_ior_uses_the_same_recipe_random_real_and_hlr_the_hard_label_accuracy():
+    network = {"width": 4, "depth": 1, "norm": "instancenorm"}
+    shared = {"network": network, "epochs": 300, "batch_size": 256, "lr": 0.01, "baseline_lr": None}
+    own = {"network": {**network, "norm": "batchnorm"}, "epochs": 300, "batch_size": 64, "lr": None,
+           "baseline_lr": 0.01, "same_as_shared": False}
+    hard = {"labels": "hard", "test": {"accuracy": {"mean": 0.6}}}
+    evaluations = [
+        _ranked("mtt", "distilled", 0.6, hard_label=hard,
+                protocol={**shared, "batch_size": 256, "lr": None, "baseline_lr": 0.01, "same_as_shared": True}),
+        _ranked("datm", "distilled", 0.7, hard_label={"labels": "argmax", "test": {"accuracy": {"mean": 0.5}}}),
+        _ranked("datadam", "distilled", 0.55, hard_label={"labels": "hard", "test": {"accuracy": {"mean": 0.55}}},
+                protocol=own, random_real_same_recipe=_ranked("random_real", "baseline", 0.45)),
+        _ranked("random_real", "baseline", 0.4, protocol=shared),
+        _ranked("full_data", "baseline", 0.9),
+    ]
+    current = {"class_names": ["a", "b"], "data_fingerprint": "fp", "labels": torch.tensor([0] * 20 + [1] * 20)}
+    table, markdown, metrics, _ = comparison_table({"metrics": ["accuracy"]}, current, *evaluations)
+    rows = table.set_index("method")
+    # IOR: 60 − 40, 70 − 40, and DataDAM against its own recipe's random real, 55 − 45 (not 55 − 40)
+    assert list(rows.loc[["mtt", "datm", "datadam"], "IOR (pp)"]) == ["+20.0 [20.0, 20.0]", "+30.0 [30.0, 30.0]",
+                                                                      "+10.0 [10.0, 10.0]"]
+    assert rows.loc["datadam", "accuracy vs random_real"] == "+10.0 [10.0, 10.0]"
+    # HLR: full data 90 minus the hard-label accuracy, 60, 50 (DATM's argmax labels, not its 70) and 55
+    assert list(rows.loc[["mtt", "datm", "datadam"], "HLR (pp)"]) == ["+30.0", "+40.0", "+35.0"]
+    assert metrics["datadam/ior"]["value"] == pytest.approx(0.10)
+    assert metrics["datm/hlr"]["value"] == pytest.approx(0.40)
+    assert "random_real/ior" not in metrics and "full_data/hlr" not in metrics
+    assert rows.loc["mtt", "recipe"] == "shared" and rows.loc["datadam", "recipe"] == "norm batchnorm, batch_size 64"
+    assert "datadam: norm batchnorm, batch_size 64" in markdown and "mtt: " not in markdown

@@ -38,6 +38,13 @@ def _by_name(evaluations: list[dict]) -> dict[str, dict]:
     return {ev["name"]: ev for ev in evaluations}
 
 
+def random_real_for(ev: dict, random_real: dict | None) -> dict | None:
+    """The random real subset a set is judged against: the one trained by the set's own recipe when it
+    was evaluated otherwise than the shared protocol (its network, epochs, batch size ...), else the
+    shared baseline. A gap measured under two recipes would credit the recipe to the set."""
+    return ev.get("random_real_same_recipe") or random_real
+
+
 def small_classes(class_names: list[str], test_counts: list[int]) -> list[Caveat]:
     return [
         Caveat("small_class", name, f"class {name!r} has {n} test image{'s' if n != 1 else ''} (fewer than "
@@ -106,8 +113,8 @@ def find_caveats(evaluations: list[dict], class_names: list[str], test_counts: l
     random_real = _by_name(evaluations).get("random_real")
     for ev in evaluations:
         out += one_class_models(ev, class_names, test_counts)
-        if ev["kind"] == "distilled" and random_real is not None:
-            out += not_above_random(ev, random_real)
+        if ev["kind"] == "distilled" and random_real_for(ev, random_real) is not None:
+            out += not_above_random(ev, random_real_for(ev, random_real))
         out += wide_intervals(ev, metrics)
     return out
 
@@ -120,9 +127,9 @@ def share_recommendation(evaluations: list[dict], caveats: list[Caveat]) -> str:
     distilled = [ev for ev in evaluations if ev["kind"] == "distilled"]
     if not distilled or random_real is None:
         return "No distilled set and random-real baseline to compare: nothing to recommend."
-    gains = {ev["name"]: paired_difference(ev["uncertainty"]["samples"]["balanced_accuracy"],
-                                           random_real["uncertainty"]["samples"]["balanced_accuracy"])
-             for ev in distilled}
+    gains = {ev["name"]: paired_difference(
+        ev["uncertainty"]["samples"]["balanced_accuracy"],
+        random_real_for(ev, random_real)["uncertainty"]["samples"]["balanced_accuracy"]) for ev in distilled}
     candidates = [ev for ev in distilled if ev["name"] not in blocked and gains[ev["name"]]["excludes_zero"]
                   and gains[ev["name"]]["difference"] > 0]
     provisional = any(c.kind in ("wide_interval", "small_class") for c in caveats)

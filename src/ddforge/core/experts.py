@@ -9,7 +9,9 @@ from torch import nn
 from ddforge.core.augment import DSAConfig
 from ddforge.core.flat import flatten_parameters, load_flat
 from ddforge.core.networks import NetworkSpec, build_network
-from ddforge.core.training import predict_logits, train_classifier
+from ddforge.core.training import predict_logits, recalibrate_batchnorm, train_classifier
+
+BN_CALIBRATION_IMAGES = 2048  # real images whose statistics a rebuilt batch-norm network normalises with
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,28 @@ def train_expert(
     return {"trajectory": torch.stack(snapshots), "eval_accuracy": accuracy}
 
 
-def snapshot_logits(spec: NetworkSpec, theta: torch.Tensor, images: torch.Tensor, device: str | torch.device) -> torch.Tensor:
-    """Logits (on the CPU) of the network whose flat parameters are the snapshot `theta`."""
+def calibration_sample(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A fixed random sample of real training images for batch-norm statistics."""
+    if len(images) <= BN_CALIBRATION_IMAGES:
+        return images
+    return images[torch.randperm(len(images), generator=generator)[:BN_CALIBRATION_IMAGES].to(images.device)]
+
+
+def snapshot_network(spec: NetworkSpec, theta: torch.Tensor, device: str | torch.device,
+                     calibration: torch.Tensor | None) -> nn.Module:
+    """The network whose flat parameters are the snapshot `theta`, in eval mode. A batch-norm network
+    normalises with statistics recomputed on `calibration` (real training images): a snapshot holds
+    parameters only, and never-updated running statistics would make its outputs meaningless."""
     net = build_network(spec, 0, device)
     load_flat(net, theta.to(device))
-    return predict_logits(net, images)
+    if spec.norm == "batchnorm":
+        if calibration is None:
+            raise ValueError("a batch-norm snapshot needs calibration images for its running statistics")
+        recalibrate_batchnorm(net, calibration)
+    return net.eval()
+
+
+def snapshot_logits(spec: NetworkSpec, theta: torch.Tensor, images: torch.Tensor, device: str | torch.device,
+                    calibration: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (on the CPU) of the network whose flat parameters are the snapshot `theta`."""
+    return predict_logits(snapshot_network(spec, theta, device, calibration), images)

@@ -109,6 +109,32 @@ def train_classifier(
 
 
 @torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, images: torch.Tensor, batch_size: int = 256) -> bool:
+    """Recomputes every batch-norm layer's running statistics on `images` (a cumulative average over
+    batches, train-mode forward, no parameter change); returns whether the network has any.
+
+    A network rebuilt from a flat parameter vector (an expert snapshot) has only its parameters: its
+    running statistics are a fresh layer's mean 0 / variance 1, which eval mode would then use.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return False
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = net.training
+    net.train()
+    device = next(net.parameters()).device
+    for i in range(0, len(images), batch_size):
+        net(images[i : i + batch_size].to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.train(was_training)
+    return True
+
+
+@torch.no_grad()
 def predict_logits(net: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     device = next(net.parameters()).device
     was_training = net.training

@@ -38,6 +38,9 @@ class DistillContext:
     seed: int
     device: torch.device
     ipc: list[int]                # images per class, one count per class (resolved once, from params:ipc)
+    # each expert's parameters at its final epoch: `trajectories` keep only the epochs a matching window
+    # can reach, but DATM's initial images and soft labels come from the fully trained expert (§3.1)
+    final_parameters: list[torch.Tensor]
 
     @property
     def num_classes(self) -> int:
@@ -102,6 +105,11 @@ class Method:
     def buffer_epochs_needed(self, cfg: MethodConfig) -> int:
         """Expert epochs the shared buffer must hold for this method's matching window(s)."""
         return cfg.matching.max_start_epoch + cfg.matching.expert_epochs
+
+    def network_spec(self, spec: NetworkSpec, cfg: MethodConfig) -> NetworkSpec:
+        """The network this method distils with, given the shared one (`params:network`). The synthetic
+        set records it, so its evaluation trains the same network (DataDAM: its own `norm`)."""
+        return spec
 
     def build(self, ctx: DistillContext, cfg: MethodConfig) -> Distiller:
         raise NotImplementedError(f"{type(self).__name__} must implement build() or run()")

@@ -171,7 +171,7 @@ class AttentionMatcher(GuardedUpdates):
         self,
         cfg: MatchingConfig,
         extra: ExtraConfig,
-        spec: NetworkSpec,
+        spec: NetworkSpec,  # the network to draw from: `DataDAM.network_spec` (its own norm)
         real_images: torch.Tensor,
         real_labels: torch.Tensor,
         images: torch.Tensor,
@@ -184,7 +184,7 @@ class AttentionMatcher(GuardedUpdates):
     ) -> None:
         self.cfg = cfg
         self.extra = extra
-        self.spec = replace(spec, norm=extra.norm)
+        self.spec = spec
         self.seed = int(seed)
         self.generator = generator
         self.device = torch.device(device)
@@ -259,9 +259,14 @@ class DataDAM(Method):
     defaults = {"lr_img": 1.0}
     matches_trajectories = False
 
+    def network_spec(self, spec: NetworkSpec, cfg: MethodConfig) -> NetworkSpec:
+        """The shared network with DataDAM's own `norm`: its random encoders, and the networks its set
+        is evaluated on (the released code's `eval_mode` SS, methods.md §5.2)."""
+        return replace(spec, norm=cfg.extra.norm)
+
     def build(self, ctx: DistillContext, cfg: MethodConfig) -> AttentionMatcher:
         images, labels = initial_images(ctx, cfg.init)
         return AttentionMatcher(
-            cfg.matching, cfg.extra, ctx.spec, ctx.images, ctx.labels, images, labels, ctx.num_classes,
-            ctx.seed, ctx.generator("datadam"), ctx.device,
+            cfg.matching, cfg.extra, self.network_spec(ctx.spec, cfg), ctx.images, ctx.labels, images, labels,
+            ctx.num_classes, ctx.seed, ctx.generator("datadam"), ctx.device,
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ddforge.core.experts import snapshot_logits
+from ddforge.core.experts import calibration_sample, snapshot_logits
 from ddforge.core.matching import Learnable, MatchingConfig, TrajectoryMatcher
 from ddforge.errors import ConfigError
 from ddforge.methods.base import DistillContext, Method, MethodConfig, initial_images
@@ -28,7 +28,7 @@ class ExtraConfig:
     lr_y: float = 2.0
     momentum_y: float = 0.9
     threshold: float = 1.0
-    label_expert_epoch: int = -1       # snapshot used to pick correctly classified images (-1: last)
+    label_expert_epoch: int = -1       # expert epoch that picks images and initialises labels (-1: final)
 
 
 def _preset(n, m, lo, cur, hi, expand, seq, lr_img, lr_lr, lr_y, thr, batch, init="samples_predicted_correctly"):
@@ -66,8 +66,11 @@ def window_upper_bound(iteration: int, cfg: MatchingConfig, extra: ExtraConfig) 
 
 
 def expert_logits(ctx: DistillContext, expert: int, images: torch.Tensor, epoch: int = -1) -> torch.Tensor:
-    """Logits of one expert's snapshot at `epoch`, on the images' device."""
-    return snapshot_logits(ctx.spec, ctx.trajectories[expert][epoch], images, ctx.device).to(images.device)
+    """Logits of one expert at `epoch` (-1: its final epoch, the trained expert; not the last epoch of
+    the trajectory slice kept for matching), on the images' device."""
+    theta = ctx.final_parameters[expert] if epoch == -1 else ctx.trajectories[expert][epoch]
+    calibration = calibration_sample(ctx.images, ctx.generator("bn-calibration"))
+    return snapshot_logits(ctx.spec, theta, images, ctx.device, calibration).to(images.device)
 
 
 def correctly_classified_init(ctx: DistillContext, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +84,7 @@ def correctly_classified_init(ctx: DistillContext, epoch: int) -> tuple[torch.Te
         if pool.numel() < ipc:
             raise ConfigError(f"class {ctx.class_names[c]!r} has {pool.numel()} training images, fewer than ipc={ipc}")
         got = pool[:0]
-        for expert in range(len(ctx.trajectories)):
+        for expert in range(len(ctx.final_parameters)):
             rest = pool[~torch.isin(pool, got)]
             correct = rest[expert_logits(ctx, expert, ctx.images[rest], epoch).argmax(1) == c]
             got = torch.cat([got, correct[: ipc - got.numel()]])
@@ -95,9 +98,13 @@ def correctly_classified_init(ctx: DistillContext, epoch: int) -> tuple[torch.Te
     return ctx.images[idx].clone(), ctx.labels[idx].clone()
 
 
-def soft_label_init(ctx: DistillContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean logits of the experts that classify each image correctly (all experts if none does)."""
-    logits = torch.stack([expert_logits(ctx, e, images) for e in range(len(ctx.trajectories))])  # [E, N, K]
+def soft_label_init(ctx: DistillContext, images: torch.Tensor, labels: torch.Tensor, epoch: int = -1,
+                    filtered: bool = True) -> torch.Tensor:
+    """Initial label logits: the mean logits of the experts that classify each image correctly (all
+    experts where none does); unfiltered (`pix_init: real`), the first expert's logits as they are."""
+    if not filtered:
+        return expert_logits(ctx, 0, images, epoch)
+    logits = torch.stack([expert_logits(ctx, e, images, epoch) for e in range(len(ctx.final_parameters))])  # [E, N, K]
     correct = (logits.argmax(2) == labels.unsqueeze(0)).float()  # [E, N]
     weights = torch.where(correct.sum(0, keepdim=True) > 0, correct, torch.ones_like(correct))
     return (weights.unsqueeze(2) * logits).sum(0) / weights.sum(0).unsqueeze(1)
@@ -128,11 +135,17 @@ class DATM(Method):
     PRESETS = PRESETS
     defaults = {"pix_init": "samples_predicted_correctly"}
 
+    def buffer_epochs_needed(self, cfg: MethodConfig) -> int:
+        """The matching window, and a labelling epoch other than the final one if one is set."""
+        return max(super().buffer_epochs_needed(cfg), cfg.extra.label_expert_epoch)
+
     def build(self, ctx: DistillContext, cfg: MethodConfig) -> DATMMatcher:
+        epoch = cfg.extra.label_expert_epoch
         if cfg.init.pix_init == "samples_predicted_correctly":
-            images, labels = correctly_classified_init(ctx, cfg.extra.label_expert_epoch)
+            images, labels = correctly_classified_init(ctx, epoch)
         else:
             images, labels = initial_images(ctx, cfg.init)
-        soft = soft_label_init(ctx, images, labels)
+        # released code: random real images are labelled by one expert, unfiltered (the cifar100_ipc50 preset)
+        soft = soft_label_init(ctx, images, labels, epoch, filtered=cfg.init.pix_init != "real")
         return DATMMatcher(cfg.matching, ctx.student_network(), ctx.trajectories, images, soft,
                            ctx.generator("matching"), extra=cfg.extra)

@@ -20,6 +20,7 @@ from ddforge.core.matching import Learnable, TrajectoryMatcher
 from ddforge.core.visualise import importance_bar_chart
 from ddforge.errors import ConfigError
 from ddforge.methods.base import DistillContext, Method, MethodConfig, initial_images
+from ddforge.methods.trajectory_presets import MTT_PRESETS
 
 _SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
 
@@ -27,7 +28,7 @@ _SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
 @dataclass
 class ExtraConfig:
     importance_granularity: str = "tensor"   # tensor | element
-    lr_importance: float = 1.0
+    lr_importance: float = 0.1               # top of the range methods.md §6.3 suggests (1e-4 to 1e-1)
     momentum_importance: float = 0.5
 
 
@@ -78,6 +79,7 @@ def render_importance(synthetic_set: dict) -> Figure:
 class IADD(Method):
     name = "iadd"
     ExtraConfig = ExtraConfig
+    PRESETS = MTT_PRESETS   # MTT's settings as the base (§6.3); the paper's own are not public (§6.2)
     report_figures = {"importance_plot": render_importance}
 
     def build(self, ctx: DistillContext, cfg: MethodConfig) -> IADDMatcher:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from ddforge.core.matching import TrajectoryMatcher
 from ddforge.methods.base import DistillContext, Method, MethodConfig, initial_images
+from ddforge.methods.trajectory_presets import MTT_PRESETS
 
 
 class MTT(Method):
     name = "mtt"
+    PRESETS = MTT_PRESETS   # `preset: cifar10` picks the row for the run's IPC (methods.md §2.3)
 
     def build(self, ctx: DistillContext, cfg: MethodConfig) -> TrajectoryMatcher:
         images, labels = initial_images(ctx, cfg.init)

@@ -6,14 +6,25 @@ with its learned lr) and then on real data, so it captures what the earlier subs
 Earlier subsets are frozen but stay in the student's batches. With IPC < K there is nothing to
 split: at IPC 1 SeqMatch is MTT (as in the paper).
 
+Each subset has its own interval [s_k, e_k] of expert epochs (`subset_windows`, §4.3: 0-20, 0-20,
+0-10) and its own initial lr α_k (`subset_lr_teacher`: 0.001, 0.01, 0.01). The start epoch is drawn
+from UniformInt[s_k, e_k − M), so the target epoch t+M never passes e_k. Without windows every
+subset uses the shared half-open start range [min_start_epoch, max_start_epoch) as MTT does, i.e.
+the interval [min_start_epoch, max_start_epoch + M].
+
+Stage k (k ≥ 2) depends on the earlier subsets, so its conditioned experts and its loop checkpoint
+are keyed on their content as well as the run key: a rerun with more iterations that changes S_1
+retrains the experts and restarts stage 2 instead of resuming state that belongs to another S_1.
+
 Avoids the released code's defects (§4.4): the curriculum's epochs are an explicit parameter,
 learned lrs are floats, and the augmentation of earlier subsets is actually applied (by the
 shared inner loop, which augments every student batch).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -35,11 +46,40 @@ log = logging.getLogger(__name__)
 @dataclass
 class ExtraConfig:
     num_subsets: int = 2
-    subset_windows: list | None = None      # per subset [min_start, max_start); None: the matching window
+    subset_windows: list | None = None      # per subset its interval [s_k, e_k] of expert epochs; t+M ≤ e_k
+    subset_lr_teacher: list | None = None   # per subset the initial learnable lr α_k; None: lr_teacher
     conditioned_num_experts: int = 2
-    conditioned_expert_epochs: int = 6      # real-data epochs after the curriculum (paper: 20)
+    conditioned_expert_epochs: int = 6      # real-data epochs after the curriculum (paper: 20); must reach e_k
     curriculum_epochs: int = 100            # epochs on each earlier union (paper: 1000, §1.5 protocol)
     conditioned_lr_teacher: float = 0.01
+
+
+# methods.md §4.3 (the released run.sh and README); nothing the spec does not state.
+PRESETS: dict[str, dict] = {
+    # CIFAR-10 IPC 50 as 3 subsets [17, 17, 16]; it also assumes ZCA and 50-epoch standard experts.
+    "cifar10_ipc50": {
+        "syn_steps": 30, "expert_epochs": 2, "lr_img": 100, "lr_lr": 1e-5, "lr_teacher": 0.001,
+        "max_start_epoch": 20, "iterations": 5000, "num_subsets": 3,
+        "subset_windows": [[0, 20], [0, 20], [0, 10]], "subset_lr_teacher": [0.001, 0.01, 0.01],
+        "conditioned_num_experts": 100, "conditioned_expert_epochs": 20, "curriculum_epochs": 1000,
+        "conditioned_lr_teacher": 0.01,
+    },
+    # ASSUMPTION: §4.3 gives no IPC 10 setting (the paper's table could not be read, §4.5). This is the
+    # IPC 50 example's shared values and intervals with K = 2 subsets [5, 5], S1 starting from MTT's
+    # CIFAR-10 IPC 10 lr (0.001), so that a paper environment runs at IPC 10 at all.
+    "cifar10_ipc10": {
+        "syn_steps": 30, "expert_epochs": 2, "lr_img": 100, "lr_lr": 1e-5, "lr_teacher": 0.001,
+        "max_start_epoch": 20, "iterations": 5000, "num_subsets": 2,
+        "subset_windows": [[0, 20], [0, 20]], "subset_lr_teacher": [0.001, 0.01],
+        "conditioned_num_experts": 100, "conditioned_expert_epochs": 20, "curriculum_epochs": 1000,
+        "conditioned_lr_teacher": 0.01,
+    },
+    # The README's first-subset example (IPC 1: nothing to split, SeqMatch is MTT).
+    "cifar10_ipc1": {
+        "syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 20, "lr_img": 100, "lr_lr": 1e-5,
+        "lr_teacher": 0.01, "iterations": 5000,
+    },
+}
 
 
 def split_ipc(ipc: int, num_subsets: int) -> list[int]:
@@ -50,7 +90,8 @@ def split_ipc(ipc: int, num_subsets: int) -> list[int]:
 
 
 class SubsetMatcher(TrajectoryMatcher):
-    """MTT on the newest subset; the frozen earlier subsets join every student batch pool."""
+    """MTT on the newest subset; the frozen earlier subsets join every student batch pool.
+    `window` is the half-open start-epoch range [s_k, e_k − M)."""
 
     def __init__(self, *args, frozen_images: torch.Tensor, frozen_labels: torch.Tensor,
                  window: tuple[int, int], **kwargs) -> None:
@@ -84,10 +125,22 @@ def _cached(path: Path | None, key: str, make) -> list[torch.Tensor]:
         saved = torch.load(path, weights_only=True)
         if saved.get("key") == key:
             return saved["trajectories"]
+        log.info("seqmatch: %s was made for other earlier subsets or config; retraining", path)
     value = make()
     if path is not None:
         atomic_torch_save({"key": key, "trajectories": value}, path)
     return value
+
+
+def content_hash(curriculum: list[Stage]) -> str:
+    """Stable hash of the frozen earlier subsets (their union's images and labels, every learned lr)."""
+    h = hashlib.sha256()
+    for images, labels, lr in curriculum[-1:]:
+        for t in (images, labels):
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(repr([float(lr) for _, _, lr in curriculum]).encode())
+    return h.hexdigest()
 
 
 def _subset_index(ipcs: list[int], k: int, ipc: int, num_classes: int) -> torch.Tensor:
@@ -96,47 +149,83 @@ def _subset_index(ipcs: list[int], k: int, ipc: int, num_classes: int) -> torch.
     return torch.cat([torch.arange(c * ipc + lo, c * ipc + lo + ipcs[k]) for c in range(num_classes)])
 
 
-def _window(cfg: MethodConfig, k: int) -> tuple[int, int]:
-    """Start-epoch window of subset k: its own from `subset_windows`, else the matching window."""
-    windows = cfg.extra.subset_windows
-    return tuple(windows[k]) if windows else (cfg.matching.min_start_epoch, cfg.matching.max_start_epoch)
+def interval(cfg: MethodConfig, k: int) -> tuple[int, int]:
+    """Subset k's interval [s_k, e_k] of expert epochs: its own from `subset_windows`, else the one the
+    matching window spans, [min_start_epoch, max_start_epoch + M]."""
+    windows, m = cfg.extra.subset_windows, cfg.matching.expert_epochs
+    if not windows:
+        return cfg.matching.min_start_epoch, cfg.matching.max_start_epoch + m
+    if k >= len(windows):
+        raise ConfigError(f"seqmatch: subset_windows has {len(windows)} entries, subset {k + 1} has none")
+    s, e = (int(v) for v in windows[k])
+    if not 0 <= s < e - m:
+        raise ConfigError(f"seqmatch: subset {k + 1} window [{s}, {e}] leaves no start epoch t with "
+                          f"{s} <= t and t + expert_epochs ({m}) < {e}: need 0 <= s < e - expert_epochs")
+    return s, e
+
+
+def start_range(cfg: MethodConfig, k: int) -> tuple[int, int]:
+    """Half-open range of subset k's start epochs, [s_k, e_k − M): the target t+M stays within e_k."""
+    s, e = interval(cfg, k)
+    return s, e - cfg.matching.expert_epochs
+
+
+def initial_lr(cfg: MethodConfig, k: int) -> float:
+    """Subset k's initial learnable lr α_k (§4.3: S1 0.001, S2/S3 0.01); lr_teacher without a list."""
+    lrs = cfg.extra.subset_lr_teacher
+    if lrs is None:
+        return cfg.matching.lr_teacher
+    if k >= len(lrs):
+        raise ConfigError(f"seqmatch: subset_lr_teacher has {len(lrs)} entries, subset {k + 1} has none")
+    if not float(lrs[k]) > 0:
+        raise ConfigError(f"seqmatch: subset {k + 1} subset_lr_teacher must be positive, got {lrs[k]}")
+    return float(lrs[k])
+
+
+def validate(cfg: MethodConfig, num_subsets: int) -> None:
+    """Every subset's window and lr, before any stage runs (a bad third window must not cost two stages)."""
+    for k in range(num_subsets):
+        _, e = interval(cfg, k)
+        initial_lr(cfg, k)
+        if k > 0 and e > cfg.extra.conditioned_expert_epochs:
+            raise ConfigError(f"seqmatch: subset {k + 1} interval ends at epoch {e}, past its conditioned experts' "
+                              f"conditioned_expert_epochs={cfg.extra.conditioned_expert_epochs}")
 
 
 class SeqMatch(Method):
     name = "seqmatch"
     ExtraConfig = ExtraConfig
+    PRESETS = PRESETS
 
     def buffer_epochs_needed(self, cfg: MethodConfig) -> int:
-        """Only the first subset uses the shared buffer; later ones use their own conditioned experts."""
-        return _window(cfg, 0)[1] + cfg.matching.expert_epochs
+        """Only the first subset uses the shared buffer (up to e_1); later ones use conditioned experts."""
+        return interval(cfg, 0)[1]
 
     def run(self, ctx: DistillContext, cfg: MethodConfig, *, run_key: str, checkpoint_path: Path | None) -> dict:
         if len(set(ctx.ipc)) > 1:
             raise ConfigError("seqmatch splits one IPC into subsets; per-class IPC is not supported, use one ipc")
         matching, extra = cfg.matching, cfg.extra
         ipcs = split_ipc(ctx.ipc[0], extra.num_subsets)
-        if extra.subset_windows is not None and len(extra.subset_windows) < len(ipcs):
-            raise ConfigError(f"seqmatch: subset_windows has {len(extra.subset_windows)} entries for {len(ipcs)} subsets")
+        validate(cfg, len(ipcs))
         images, labels = initial_images(ctx, cfg.init)
         frozen_x, frozen_y = images[:0], labels[:0]
         stages, curriculum, history = [], [], {}
         for k, ipc_k in enumerate(ipcs):
-            window = _window(cfg, k)
             if k == 0:
-                trajectories = ctx.trajectories
+                trajectories, stage_key = ctx.trajectories, f"{run_key}-0"
             else:
-                if window[1] + matching.expert_epochs > extra.conditioned_expert_epochs:
-                    raise ConfigError(f"seqmatch: subset {k + 1} window {window} + expert_epochs exceeds "
-                                      f"conditioned_expert_epochs={extra.conditioned_expert_epochs}")
+                # keyed on S_1..S_{k-1} too: other earlier subsets make these experts and this stage stale
+                stage_key = f"{run_key}-{k}-{content_hash(curriculum)}"
                 trajectories = _cached(
-                    checkpoint_path.with_suffix(f".stage{k}.experts.pt") if checkpoint_path else None, f"{run_key}-{k}",
-                    lambda: conditioned_trajectories(ctx, curriculum, extra, k))
+                    checkpoint_path.with_suffix(f".stage{k}.experts.pt") if checkpoint_path else None, stage_key,
+                    lambda k=k: conditioned_trajectories(ctx, curriculum, extra, k))
             idx = _subset_index(ipcs, k, ctx.ipc[0], ctx.num_classes).to(images.device)
             matcher = SubsetMatcher(
-                matching, ctx.student_network(), trajectories, images[idx], labels[idx], ctx.generator("matching", k),
-                frozen_images=frozen_x, frozen_labels=frozen_y, window=window,
+                replace(matching, lr_teacher=initial_lr(cfg, k)), ctx.student_network(), trajectories, images[idx],
+                labels[idx], ctx.generator("matching", k),
+                frozen_images=frozen_x, frozen_labels=frozen_y, window=start_range(cfg, k),
             )
-            result = run_loop(matcher, cfg.loop, label=f"seqmatch[{k + 1}/{len(ipcs)}]", run_key=f"{run_key}-{k}",
+            result = run_loop(matcher, cfg.loop, label=f"seqmatch[{k + 1}/{len(ipcs)}]", run_key=stage_key,
                               checkpoint_path=checkpoint_path.with_suffix(f".stage{k}.pt") if checkpoint_path else None)
             final = result["snapshots"][-1]
             stages.append({"ipc": ipc_k, "size": int(final["images"].shape[0]), "lr": float(final["lr"])})

@@ -21,10 +21,12 @@ def baselines() -> Pipeline:
 
 
 def evaluate_method(method: str) -> Pipeline:
+    """The method's set under its recipe: the shared `evaluation` block with `<method>.evaluation` over it."""
+    own = f"params:{method}.evaluation"  # already qualified: listed in `parameters`, so not namespaced again
     return pipeline(
-        [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON], "evaluation",
-              name="evaluate")],
+        [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON, own],
+              "evaluation", name="evaluate")],
         namespace=method,
         inputs=REAL,
-        parameters=set(COMMON),
+        parameters={*COMMON, own},
     )

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ddforge.core.atomic import atomic_torch_save
-from ddforge.core.experts import ExpertConfig, snapshot_logits, train_expert
+from ddforge.core.experts import ExpertConfig, calibration_sample, snapshot_logits, train_expert
 from ddforge.core.progress import Progress
 from ddforge.core.seeding import derive_seed, make_generator
 from ddforge.core.vmap_experts import train_experts_vmapped
@@ -22,10 +22,11 @@ def tensor_sha256(t: torch.Tensor) -> str:
     return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
 
 
-def _val_accuracy(spec, trajectory: torch.Tensor, real_val: dict, device: torch.device) -> list[float]:
+def _val_accuracy(spec, trajectory: torch.Tensor, real_val: dict, calibration: torch.Tensor,
+                  device: torch.device) -> list[float]:
     """Held-out accuracy after every epoch, from the snapshots (for experts trained side by side)."""
-    return [(snapshot_logits(spec, theta, real_val["images"], device).argmax(1) == real_val["labels"]).float().mean().item()
-            for theta in trajectory[1:]]
+    return [(snapshot_logits(spec, theta, real_val["images"], device, calibration).argmax(1) == real_val["labels"])
+            .float().mean().item() for theta in trajectory[1:]]
 
 
 def train_experts(
@@ -59,7 +60,8 @@ def train_experts(
         else:
             trajectories = train_experts_vmapped(spec, real_train["images"], real_train["labels"], cfg,
                                                  seeds=seeds, generators=generators, device=device)
-            trained = [(t, _val_accuracy(spec, t, real_val, device)) for t in trajectories]
+            calibration = calibration_sample(real_train["images"], make_generator(seed, "bn-calibration"))
+            trained = [(t, _val_accuracy(spec, t, real_val, calibration, device)) for t in trajectories]
         for i, expert_seed, (trajectory, val_accuracy) in zip(ids, seeds, trained):
             name = names[i]
             partitions[name] = {

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ddforge.core.caveats import Caveat, find_caveats, paired_difference, share_recommendation
+from ddforge.core.caveats import Caveat, find_caveats, paired_difference, random_real_for, share_recommendation
 from ddforge.core.metrics import PER_CLASS_METRICS, SCALAR_METRICS
 from ddforge.core.sampling import describe_ipc
 from ddforge.core.transforms import invert_transform
@@ -49,6 +49,45 @@ def _difference(ev: dict, other: dict | None, key: str) -> dict | None:
     return paired_difference(*samples) if all(samples) else None
 
 
+def _recipe(ev: dict, shared: dict | None) -> str:
+    """How a set's evaluation recipe differs from the shared one (`shared` when it does not): the network
+    it was trained on, the `<method>.evaluation` keys, a fixed lr."""
+    mine = ev.get("protocol")
+    if mine is None:
+        return "—"
+    theirs = (shared or {}).get("protocol")
+    if theirs is None:
+        diffs = [] if mine.get("same_as_shared") else ["own"]
+    else:
+        diffs = [f"{k} {v}" for k, v in mine["network"].items() if theirs["network"].get(k) != v]
+        diffs += [f"{k} {v}" for k, v in mine.items()
+                  if k not in ("network", "lr", "baseline_lr", "same_as_shared") and theirs.get(k) != v]
+        if mine.get("baseline_lr") is not None and mine["baseline_lr"] != theirs.get("lr"):
+            diffs.append(f"baseline_lr {mine['baseline_lr']}")
+    if mine.get("lr") is not None:
+        diffs.append(f"lr {mine['lr']} (fixed)")
+    return ", ".join(diffs) or "shared"
+
+
+def _ior_and_hlr(ev: dict, random_real: dict | None, full_data: dict | None) -> tuple[dict, dict]:
+    """DD-Ranking's figures of a distilled set (test accuracy of the final networks, as fractions): improvement
+    over a random real subset of the same size trained by the same recipe (IOR, with the paired bootstrap
+    interval when both carry samples), and hard-label recovery, full data minus the set trained with hard
+    labels (HLR)."""
+    row, metrics = {}, {}
+    if random_real is not None:
+        diff = _difference(ev, random_real, "accuracy")
+        value = ev["final"]["test"]["accuracy"]["mean"] - random_real["final"]["test"]["accuracy"]["mean"]
+        row["IOR (pp)"] = f"{100 * value:+.1f}" + (_interval(diff["ci"]) if diff else "")
+        metrics[f"{ev['name']}/ior"] = {"value": value, "step": 0}
+    hard = ev.get("hard_label")
+    if hard is not None and full_data is not None:
+        value = full_data["final"]["test"]["accuracy"]["mean"] - hard["test"]["accuracy"]["mean"]
+        row["HLR (pp)"] = f"{100 * value:+.1f}"
+        metrics[f"{ev['name']}/hlr"] = {"value": value, "step": 0}
+    return row, metrics
+
+
 def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
                      ) -> tuple[pd.DataFrame, str, dict, list[dict]]:
     """Rows: each method and baseline; figures in percent, mean ± std over evaluation networks with
@@ -75,7 +114,7 @@ def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
         log.warning("report: %s", caveat.message)
     by_name = {ev["name"]: ev for ev in current_evaluations}
     gap_key = "balanced_accuracy" if "balanced_accuracy" in metrics_wanted else "accuracy"
-    rows, metrics = [], {}
+    rows, metrics, recipes = [], {}, []
     for ev in current_evaluations:
         final, best, val_sel = ev["final"]["test"], ev["best"]["test"], ev["val_selected"]["test"]
         ci = ev.get("uncertainty", {}).get("ci", {})
@@ -95,11 +134,18 @@ def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
                 for c, (name, value) in enumerate(zip(class_names, _per_class_mean(final, key))):
                     row[f"{key}[{name}] (n={counts[c]})"] = f"{100 * value:.2f}{_interval(intervals[c])}"
         if ev["kind"] == "distilled":
-            for other in ("random_real", "full_data"):
-                diff = _difference(ev, by_name.get(other), gap_key)
+            random_real = random_real_for(ev, by_name.get("random_real"))
+            for other, reference in (("random_real", random_real), ("full_data", by_name.get("full_data"))):
+                diff = _difference(ev, reference, gap_key)
                 if diff is not None:
                     row[f"{gap_key} vs {other}"] = f"{100 * diff['difference']:+.1f}{_interval(diff['ci'])}"
                     metrics[f"{ev['name']}/{gap_key}_vs_{other}"] = {"value": diff["difference"], "step": 0}
+            ranking_row, ranking_metrics = _ior_and_hlr(ev, random_real, by_name.get("full_data"))
+            row.update(ranking_row)
+            metrics.update(ranking_metrics)
+            row["recipe"] = _recipe(ev, by_name.get("random_real"))
+            if row["recipe"] not in ("shared", "—"):
+                recipes.append(f"{ev['name']}: {row['recipe']}")
         mia = ev.get("membership")
         if mia:
             auroc, tpr = mia["auroc"], mia["tpr_at_fpr"]
@@ -115,26 +161,31 @@ def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
             metrics[f"{ev['name']}/{key}_final_ci_low"] = {"value": ci[key][0], "step": 0}
             metrics[f"{ev['name']}/{key}_final_ci_high"] = {"value": ci[key][1], "step": 0}
     table = pd.DataFrame(rows)
-    markdown = _markdown(table, caveats, share_recommendation(current_evaluations, caveats))
+    markdown = _markdown(table, caveats, share_recommendation(current_evaluations, caveats), recipes)
     if stale:
         markdown += f"\nLeft out (evaluated on other data or config; rerun them): {', '.join(stale)}\n"
     return table, markdown, metrics, [c.as_dict() for c in caveats]
 
 
 NOTES = (
-    "Figures in % on the real test split: mean ± std over independently trained evaluation networks, then the "
-    "95 % interval [low, high] from a stratified bootstrap over test images pooled with the spread over networks "
+    "Figures in % on the real test split: mean ± std over independently trained evaluation networks, then the 95 "
+    "% interval [low, high] from a stratified bootstrap over test images pooled with the spread over networks "
     "(the test set's size, not the networks, usually dominates it). `... vs random_real` / `... vs full_data`: "
     "paired difference in points over the same bootstrap resamples, with its interval; a gap whose interval "
-    "contains 0 is not shown by this test set. `mia_*`: a loss-threshold membership-inference attack on the "
-    "evaluation networks (members: real training images, non-members: as many held-out real images of the same "
-    "classes; AUROC 0.50 means the networks reveal nothing about membership; TPR at 1 % FPR in %). `final`: the "
-    "last distillation iteration; `best_checkpoint`: the best test accuracy over checkpoints (the papers' "
-    "convention, selected on test); `val_selected`: the checkpoint chosen on the validation split."
+    "contains 0 is not shown by this test set; a set evaluated with its own recipe (column `recipe`) is compared "
+    "with a random real subset trained by that same recipe. `IOR`: DD-Ranking's improvement over random, accuracy "
+    "of the set minus that of the same-size random real subset under the identical recipe, in points. `HLR`: "
+    "hard-label recovery, full training data's accuracy minus the set's trained with hard labels (soft-label sets "
+    "such as DATM's are retrained on the argmax of their labels), in points: lower is better. `mia_*`: a "
+    "loss-threshold membership-inference attack on the evaluation networks (members: real training images, "
+    "non-members: as many held-out real images of the same classes; AUROC 0.50 means the networks reveal nothing "
+    "about membership; TPR at 1 % FPR in %). `final`: the last distillation iteration; `best_checkpoint`: the "
+    "best test accuracy over checkpoints (the papers' convention, selected on test); `val_selected`: the "
+    "checkpoint chosen on the validation split."
 )
 
 
-def _markdown(table: pd.DataFrame, caveats: list[Caveat], recommendation: str) -> str:
+def _markdown(table: pd.DataFrame, caveats: list[Caveat], recommendation: str, recipes: list[str]) -> str:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "---|" * len(table.columns)
     # a cell that does not apply to a row (a baseline's gap to itself) is NaN in the frame
@@ -144,7 +195,15 @@ def _markdown(table: pd.DataFrame, caveats: list[Caveat], recommendation: str) -
                      "nearly everything, every distilled set beats random real, every interval is narrower than "
                      "20 points.")
     return ("# ddforge comparison\n\n## Warnings\n\n" + warnings + "\n\n## Which set to share\n\n" + recommendation
-            + "\n\n## Results\n\n" + "\n".join([header, rule, *lines]) + "\n\n" + NOTES + "\n")
+            + "\n\n## Results\n\n" + "\n".join([header, rule, *lines]) + "\n\n" + _recipe_note(recipes) + NOTES + "\n")
+
+
+def _recipe_note(recipes: list[str]) -> str:
+    if not recipes:
+        return ""
+    return ("Evaluated with their own recipe (what differs from the shared `evaluation` block and `network`): "
+            + "; ".join(recipes) + ". Their `IOR` and `vs random_real` compare them with a random real subset "
+            "trained by the same recipe.\n\n")
 
 
 def render_image_grid(synthetic_set: dict, data_transform: dict) -> Figure:

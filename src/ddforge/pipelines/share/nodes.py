@@ -6,8 +6,9 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from ddforge.core.flat import load_flat
-from ddforge.core.networks import ConvNet, NetworkSpec, build_network
+from ddforge.core.experts import calibration_sample, snapshot_network
+from ddforge.core.networks import ConvNet, NetworkSpec
+from ddforge.core.seeding import make_generator
 from ddforge.core.privacy import privacy_check, real_to_real_rmse_median
 from ddforge.core.transforms import invert_transform
 from ddforge.core.visualise import pair_grid
@@ -15,10 +16,9 @@ from ddforge.io.export import class_folders, image_partitions, to_uint8
 from ddforge.provenance_manifest import run_manifest
 
 
-def _embedding_network(network: dict, theta: torch.Tensor) -> ConvNet:
-    net = build_network(NetworkSpec.from_dict(network), 0).eval()
-    load_flat(net, theta)
-    return net
+def _embedding_network(reference: dict) -> ConvNet:
+    return snapshot_network(NetworkSpec.from_dict(reference["embedding_network"]), reference["embedding_theta"], "cpu",
+                            reference["embedding_calibration"])
 
 
 @torch.no_grad()
@@ -34,9 +34,11 @@ def privacy_reference(real_train: dict, real_val: dict, data_transform: dict, ex
     network, theta = first["meta"]["network"], first["trajectory"][-1]
     real_pixels = invert_transform(real_train["images"], data_transform).clamp(0, 1)
     val_pixels = invert_transform(real_val["images"], data_transform).clamp(0, 1)
+    embedding = {"embedding_network": network, "embedding_theta": theta,
+                 "embedding_calibration": calibration_sample(real_train["images"], make_generator(0, "bn-calibration"))}
     return {
-        "pixels": real_pixels, "features": _embed(_embedding_network(network, theta), real_train["images"]),
-        "groups": real_train.get("groups"), "embedding_network": network, "embedding_theta": theta,
+        "pixels": real_pixels, "features": _embed(_embedding_network(embedding), real_train["images"]),
+        "groups": real_train.get("groups"), **embedding,
         "real_to_real_rmse_median": real_to_real_rmse_median(val_pixels, real_pixels) if len(val_pixels) else None,
     }
 
@@ -47,7 +49,7 @@ def check_privacy(synthetic_set: dict, evaluation: dict, privacy_reference: dict
     beside it, the membership-inference audit of the networks trained on the set (from its evaluation)."""
     ref = privacy_reference
     syn_display = invert_transform(synthetic_set["images"], data_transform).clamp(0, 1)
-    net = _embedding_network(ref["embedding_network"], ref["embedding_theta"])
+    net = _embedding_network(ref)
     report = privacy_check(
         syn_display, ref["pixels"], _embed(net, synthetic_set["images"].float()), ref["features"],
         pixel_rmse_threshold=privacy["pixel_rmse_threshold"],

@@ -1,0 +1,230 @@
+"""The fidelity table: every method at several IPCs beside random real, full data and the papers.
+
+    python benchmarks/fidelity.py                       # CPU tier: --env fidelity_cpu, IPC 1 and 10
+    python benchmarks/fidelity.py --env paper_fmnist --ipc 1 10 50 --iterations 5000 5000 5000   # GPU tier
+    python benchmarks/fidelity.py --render-only         # rewrite the doc from the collected results
+
+It drives the Kedro pipeline as a user runs it (`kedro run --env <env> --params ipc=N,...`), one run per
+IPC; the first run trains the experts and the full-data baseline, later runs reuse both (the experts'
+checkpoints, the full-data evaluation file). After each run it keeps that run's evaluations, report and
+per-method loss history under data/08_reporting/fidelity/<env>/ipc<N>/, then writes the table, the loss
+curves and the targets between the markers of docs/fidelity.md. Everything the run logs also goes to
+MLflow (matching-loss curve, iterations and distillation seconds per method).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "fidelity.md"
+BEGIN, END = "<!-- fidelity:begin {env} -->", "<!-- fidelity:end {env} -->"
+TRAJECTORY_METHODS = ("mtt", "datm", "seqmatch", "iadd")
+METHODS = ("datadam", "datm", "iadd", "mtt", "seqmatch")
+# Fashion-MNIST anchors (methods.md §7): ConvNet width 128; DC and DSA are the only published distillation figures
+ANCHORS = {"DC": {1: 70.5, 10: 82.3, 50: 83.6}, "DSA": {1: 70.6, 10: 84.6, 50: 88.7}}
+FULL_DATA_ANCHOR = 93.5
+
+
+def kedro_run(env: str, params: str, pipelines: str | None, log_path: Path) -> float:
+    """One `kedro run`, its output in `log_path`; returns its wall seconds (raises if it fails)."""
+    cmd = [sys.executable, "-m", "kedro", "run", "--env", env, "--params", params]
+    if pipelines:
+        cmd += ["--pipelines", pipelines]
+    env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[fidelity] {' '.join(cmd[1:])}  (log: {log_path.relative_to(ROOT)})", flush=True)
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        code = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env_vars).returncode
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"[fidelity] kedro run failed ({code}) after {seconds:.0f} s; see {log_path}")
+    print(f"[fidelity] done in {seconds / 60:.1f} min", flush=True)
+    return seconds
+
+
+def collect(ipc_dir: Path, wall_seconds: float) -> dict:
+    """This run's evaluations, report and each method's loss history, copied out of the catalog's paths."""
+    reporting = ROOT / "data" / "08_reporting"
+    for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
+        shutil.copy(reporting / name, ipc_dir / name)
+    shutil.copytree(reporting / "evaluation", ipc_dir / "evaluation", dirs_exist_ok=True)
+    methods = {}
+    for method in METHODS:
+        synthetic = torch.load(ROOT / "data" / "07_model_output" / method / "synthetic_set.pt", weights_only=False)
+        meta = synthetic.get("meta", {})
+        methods[method] = {"loss": [float(v) for v in synthetic["history"]["loss"]],
+                           "distill_seconds": meta.get("distill_seconds"),
+                           "config": meta.get("config", {}), "stages": synthetic.get("stages")}
+    evaluations = {p.stem: json.loads(p.read_text()) for p in sorted((ipc_dir / "evaluation").glob("*.json"))}
+    result = {"wall_seconds": wall_seconds, "methods": methods, "evaluations": evaluations}
+    (ipc_dir / "results.json").write_text(json.dumps(result))
+    return result
+
+
+def accuracy(evaluation: dict, which: str = "final") -> tuple[float, float]:
+    acc = evaluation[which]["test"]["accuracy"]
+    return 100 * acc["mean"], 100 * acc["std"]
+
+
+def hard_label_accuracy(evaluation: dict) -> float:
+    """The set trained with hard labels (DATM's soft labels argmax-ed; other sets are hard already)."""
+    hard = evaluation.get("hard_label")
+    return 100 * hard["test"]["accuracy"]["mean"] if hard else accuracy(evaluation)[0]
+
+
+def same_recipe_random(evaluation: dict, shared_random: dict) -> float:
+    """Random real of the set's size under the set's own evaluation recipe (DD-Ranking's IOR reference)."""
+    own = evaluation.get("random_real_same_recipe")
+    return 100 * own["test"]["accuracy"]["mean"] if own else accuracy(shared_random)[0]
+
+
+def flattening(loss: list[float]) -> float:
+    """Relative change of the mean matching loss from the second-to-last fifth to the last fifth of
+    the iterations: near 0 once the curve has flattened."""
+    n = max(1, len(loss) // 5)
+    last, before = loss[-n:], loss[-2 * n : -n] or loss[:n]
+    return (sum(last) / len(last)) / (sum(before) / len(before)) - 1
+
+
+def loss_figure(results: dict[int, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.6), squeeze=False)
+    for ax, (ipc, result) in zip(axes[0], sorted(results.items())):
+        for method, info in result["methods"].items():
+            loss = torch.tensor(info["loss"])
+            window = max(1, len(loss) // 25)
+            smooth = loss.unfold(0, window, 1).mean(1) if len(loss) >= window else loss
+            ax.plot(range(window - 1, window - 1 + len(smooth)), smooth.numpy(), label=method)
+        ax.set(title=f"IPC {ipc}: matching loss (moving mean)", xlabel="iteration (SeqMatch: subsets in turn)",
+               ylabel="loss", yscale="log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(env: str, results: dict[int, dict], figure: Path, command: str) -> str:
+    ipcs = sorted(results)
+    full = results[ipcs[0]]["evaluations"]["full_data"]
+    full_acc, full_std = accuracy(full)
+    lines = [BEGIN.format(env=env), "", f"Reproduce: `{command}`", ""]
+    header = "| method | " + " | ".join(f"IPC {i}" for i in ipcs) + " |"
+    lines += ["Test accuracy (%), mean ± std over the evaluation networks, final synthetic set:", "", header,
+              "|---|" + "---|" * len(ipcs)]
+    for method in METHODS:
+        cells = ["{:.2f} ± {:.2f}".format(*accuracy(results[i]["evaluations"][method])) for i in ipcs]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines.append("| random real | " + " | ".join(
+        "{:.2f} ± {:.2f}".format(*accuracy(results[i]["evaluations"]["random_real"])) for i in ipcs) + " |")
+    lines.append(f"| full data (same network) | {full_acc:.2f} ± {full_std:.2f} |" + " |" * (len(ipcs) - 1))
+    for name, anchor in ANCHORS.items():
+        lines.append(f"| {name} (paper, width 128) | " + " | ".join(f"{anchor.get(i, '—')}" for i in ipcs) + " |")
+    lines.append(f"| full data (paper, width 128) | {FULL_DATA_ANCHOR} |" + " |" * (len(ipcs) - 1))
+    n_models = len(results[ipcs[0]]["evaluations"]["mtt"]["final"]["test"]["models"])
+    lines += ["", f"{n_models} evaluation networks per set; full data: "
+              f"{len(full['final']['test']['models'])} networks.", ""]
+
+    lines += ["DD-Ranking's figures (percentage points), same evaluation recipe for a set and its random real:",
+              "IOR = set − random real of its size; HLR = full data − the set trained with hard labels.", "",
+              "| method | " + " | ".join(f"IOR IPC {i} | HLR IPC {i}" for i in ipcs) + " |",
+              "|---|" + "---|---|" * len(ipcs)]
+    for method in METHODS:
+        cells = []
+        for i in ipcs:
+            ev = results[i]["evaluations"]
+            cells += [f"{accuracy(ev[method])[0] - same_recipe_random(ev[method], ev['random_real']):+.2f}",
+                      f"{full_acc - hard_label_accuracy(ev[method]):.2f}"]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+
+    lines += ["", "Targets (issue #11, CPU tier):", ""]
+    for i in ipcs:
+        ev = results[i]["evaluations"]
+        random_acc = accuracy(ev["random_real"])[0]
+        for method in METHODS:
+            acc = accuracy(ev[method])[0]
+            if i == 1:
+                lines.append(f"- IPC 1, {method}: {acc:.2f} vs DSA's 70.6 → {'met' if acc > 70.6 else 'NOT met'}")
+            elif method in TRAJECTORY_METHODS:
+                gain, share = acc - random_acc, acc / full_acc
+                ok = gain >= 10 and share >= 0.9
+                lines.append(f"- IPC {i}, {method}: {gain:+.2f} points over random real (≥ 10), {100 * share:.1f} % "
+                             f"of full data (≥ 90 %) → {'met' if ok else 'NOT met'}")
+
+    lines += ["", "Iterations, distillation wall time and how flat the loss ended (change of the mean loss over "
+              "the last fifth of the iterations against the fifth before; SeqMatch: over its last subset):", "",
+              "| IPC | method | iterations | distillation (s) | loss, last fifth vs previous |", "|---|---|---|---|---|"]
+    for i in ipcs:
+        for method, info in results[i]["methods"].items():
+            loss = info["loss"]
+            if info.get("stages"):
+                loss = loss[-(len(loss) // len(info["stages"])):]
+            lines.append(f"| {i} | {method} | {len(info['loss'])} | {info['distill_seconds']} | "
+                         f"{100 * flattening(loss):+.1f} % |")
+    lines += ["", "Wall time of each `kedro run`: " + ", ".join(
+        f"IPC {i} {results[i]['wall_seconds'] / 60:.1f} min" for i in ipcs) + ".", "",
+        f"![matching loss per iteration]({figure.relative_to(DOC.parent)})", "", END.format(env=env)]
+    return "\n".join(lines)
+
+
+def write_block(block: str, env: str) -> None:
+    """Replaces this environment's block in docs/fidelity.md (the rest of the page is written by hand)."""
+    text = DOC.read_text() if DOC.exists() else "# Fidelity\n"
+    begin, end = BEGIN.format(env=env), END.format(env=env)
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="fidelity_cpu")
+    p.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
+    p.add_argument("--iterations", type=int, nargs="+", default=[500, 150],
+                   help="trajectory-matching iterations per IPC (SeqMatch: per subset)")
+    p.add_argument("--params", default="", help="extra --params for every run, e.g. network.width=64")
+    p.add_argument("--render-only", action="store_true")
+    args = p.parse_args()
+    if len(args.iterations) != len(args.ipc):
+        p.error("give one --iterations value per --ipc")
+    out = ROOT / "data" / "08_reporting" / "fidelity" / args.env
+    results: dict[int, dict] = {}
+    for n, (ipc, iterations) in enumerate(zip(args.ipc, args.iterations)):
+        ipc_dir = out / f"ipc{ipc}"
+        if args.render_only:
+            results[ipc] = json.loads((ipc_dir / "results.json").read_text())
+            continue
+        ipc_dir.mkdir(parents=True, exist_ok=True)
+        params = ",".join(x for x in [f"ipc={ipc}", f"trajectory_matching.iterations={iterations}",
+                                      f"trajectory_matching.snapshot_every={iterations}", args.params] if x)
+        # the full-data baseline does not depend on the IPC: trained by the first run, read from file after
+        pipelines = None if n == 0 else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
+        seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
+        results[ipc] = collect(ipc_dir, seconds)
+    figure = ROOT / "docs" / "figures" / f"fidelity_{args.env}_loss.png"
+    loss_figure(results, figure)
+    iterations = " ".join(map(str, args.iterations))
+    command = (f"python benchmarks/fidelity.py --env {args.env} --ipc {' '.join(map(str, args.ipc))} "
+               f"--iterations {iterations}" + (f" --params {args.params}" if args.params else ""))
+    write_block(render(args.env, results, figure, command), args.env)
+    print(f"[fidelity] wrote {DOC.relative_to(ROOT)} and {figure.relative_to(ROOT)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The fidelity harness's own arithmetic: targets, DD-Ranking figures and the flatness of a loss curve,
+checked against hand-written numbers (the runs themselves are the harness's job, not a unit test's)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("fidelity", Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity.py")
+fidelity = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fidelity)
+
+
+def _evaluation(mean: float, std: float = 0.01, models: int = 5, **extra) -> dict:
+    test = {"accuracy": {"mean": mean, "std": std}, "models": [{}] * models}
+    return {"final": {"test": test}, **extra}
+
+
+def _results(ipc_acc: dict[int, dict[str, float]]) -> dict[int, dict]:
+    out = {}
+    for ipc, accs in ipc_acc.items():
+        evaluations = {name: _evaluation(acc) for name, acc in accs.items()}
+        out[ipc] = {"wall_seconds": 600.0, "evaluations": evaluations,
+                    "methods": {m: {"loss": [4.0] * 12 + [2.0] * 4 + [1.0] * 4, "distill_seconds": 12.5, "stages": None}
+                                for m in fidelity.METHODS}}
+    return out
+
+
+def test_flattening_compares_the_last_fifth_with_the_fifth_before():
+    assert fidelity.flattening([4, 4, 4, 4, 4, 4, 2, 2, 1, 1]) == pytest.approx(-0.5)
+    assert fidelity.flattening([3, 3, 3, 3, 3, 3, 1, 1, 1, 1]) == pytest.approx(0.0)
+
+
+def test_targets_ior_and_hlr_from_known_accuracies(tmp_path):
+    methods = {"mtt": 0.84, "datm": 0.80, "seqmatch": 0.85, "iadd": 0.83, "datadam": 0.78}
+    results = _results({1: {**{m: 0.71 for m in methods}, "datm": 0.70, "random_real": 0.50, "full_data": 0.90},
+                        10: {**methods, "random_real": 0.73, "full_data": 0.90}})
+    # DATM's soft-label set trained with hard labels scores 0.60: HLR 90 - 60 = 30 points
+    results[10]["evaluations"]["datm"]["hard_label"] = {"test": {"accuracy": {"mean": 0.60}}}
+    block = fidelity.render("test_env", results, fidelity.DOC.parent / "figures" / "x.png", "cmd")
+    assert "- IPC 1, mtt: 71.00 vs DSA's 70.6 → met" in block
+    assert "- IPC 1, datm: 70.00 vs DSA's 70.6 → NOT met" in block
+    # 84 - 73 = 11 points, 84 / 90 = 93.3 %: met; DATM 80 - 73 = 7 points: not met
+    assert "- IPC 10, mtt: +11.00 points over random real (≥ 10), 93.3 % of full data (≥ 90 %) → met" in block
+    assert "- IPC 10, datm: +7.00 points over random real (≥ 10), 88.9 % of full data (≥ 90 %) → NOT met" in block
+    assert "| datm | +20.00 | 20.00 | +7.00 | 30.00 |" in block     # IOR / HLR at IPC 1, then IPC 10
+    assert "| 10 | mtt | 20 | 12.5 | -50.0 % |" in block
+
+
+def test_the_block_replaces_its_own_markers_only(tmp_path, monkeypatch):
+    doc = tmp_path / "fidelity.md"
+    doc.write_text("# Fidelity\n\nhand-written\n")
+    monkeypatch.setattr(fidelity, "DOC", doc)
+    fidelity.write_block("<!-- fidelity:begin e -->\nfirst\n<!-- fidelity:end e -->", "e")
+    fidelity.write_block("<!-- fidelity:begin e -->\nsecond\n<!-- fidelity:end e -->", "e")
+    text = doc.read_text()
+    assert "hand-written" in text and "second" in text and "first" not in text
