@@ -10,7 +10,7 @@ FLOPs counted by torch's FlopCounterMode; `targets` sets the issue's goals besid
     python benchmarks/bench.py                       # default config (conf/base sizes), all figures
     python benchmarks/bench.py --only memory         # constant-memory vs unrolled
     python benchmarks/bench.py --device cuda --width 128 --ipc 10
-    python benchmarks/bench.py --env paper         # sizes from conf/base overridden by conf/paper
+    python benchmarks/bench.py --env paper_fmnist  # sizes from conf/base overridden by conf/paper_fmnist
 """
 from __future__ import annotations
 

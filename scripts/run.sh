@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up if needed, then run the pipeline: `bash scripts/run.sh` runs the whole default DAG;
-# any arguments go to `kedro run` (e.g. `--pipelines mtt`, `--env paper`, `--params ipc=10`).
+# any arguments go to `kedro run` (e.g. `--pipelines mtt`, `--env paper_fmnist`, `--params ipc=10`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

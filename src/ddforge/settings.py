@@ -13,7 +13,7 @@ HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook())
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # An environment (covid, paper, ci) overrides single keys instead of whole top-level blocks.
+    # An environment (covid, paper_fmnist, ci, ...) overrides single keys instead of whole top-level blocks.
     "merge_strategy": {"parameters": "soft"},
     # `${cwd:}` in mlflow.yml: kedro runs from the project root, and an absolute sqlite path keeps
     # two projects used from one Python process (tests, notebooks) in their own tracking stores.
