@@ -21,11 +21,17 @@ if [ ${#apt_needed[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# Optional extras on top of `test`: DDFORGE_EXTRAS=dagster (comma-separated) installs the Dagster
+# scale-out packages (docs/scale_out.md); scripts/test.sh asks for them, scripts/run.sh does not.
+# The stamp records pyproject.toml's hash and the extras installed: nothing is reinstalled while both
+# still cover the request.
 stamp=.venv/.ddforge-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python packages into .venv (torch, kedro, mlflow, ...)"
+hash=$(sha256sum pyproject.toml | cut -d' ' -f1)
+read -r stamped_hash stamped_extras < "$stamp" 2>/dev/null || true
+extras=$(echo "test,${stamped_extras:-},${DDFORGE_EXTRAS:-}" | tr ',' '\n' | grep -v '^$' | sort -u | paste -sd, -)
+if [ "${stamped_hash:-}" != "$hash" ] || [ "${stamped_extras:-}" != "$extras" ]; then
+  echo "setup: installing Python packages into .venv (torch, kedro, mlflow, ...; extras: $extras)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-  echo "$want" > "$stamp"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+  echo "$hash $extras" > "$stamp"
 fi

@@ -4,11 +4,19 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
 from ddforge import cli_errors
-from ddforge.hooks import MlflowVersionedArtefactHook, ParameterCheckHook, RunManifestHook
+from ddforge.hooks import (
+    ExpertShardsHook,
+    GpuPoolHook,
+    MlflowParamsSettingsHook,
+    MlflowVersionedArtefactHook,
+    ParameterCheckHook,
+    RunManifestHook,
+)
 
 cli_errors.install()
 
-HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook())
+HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook(), ExpertShardsHook(),
+         MlflowParamsSettingsHook(), GpuPoolHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -1,6 +1,7 @@
 """The papers' evaluation protocol: K fresh networks trained on a (synthetic) set, tested on real data."""
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from torch import nn
 from ddforge.core.augment import DSAConfig
 from ddforge.core.metrics import SCALAR_METRICS, classification_metrics
 from ddforge.core.networks import NetworkSpec, build_network
+from ddforge.core.progress import Progress
 from ddforge.core.seeding import derive_seed, make_generator
 from ddforge.core.training import predict_logits, train_classifier
 
@@ -27,6 +29,8 @@ class EvalConfig:
     channels_last: bool = False
     bf16: bool = False           # bfloat16 autocast of the forward (tested within tolerance of float32)
 
+
+log = logging.getLogger(__name__)
 
 Stage = tuple[torch.Tensor, torch.Tensor, float]  # images, training targets, lr
 
@@ -54,6 +58,7 @@ def evaluate_training_set(
     seed: int,
     device: str | torch.device = "cpu",
     inspect: Callable[[nn.Module, dict[str, torch.Tensor]], dict] | None = None,
+    label: str = "evaluation",
 ) -> dict:
     """Trains `cfg.num_models` fresh networks on `stages` and scores each split.
 
@@ -61,9 +66,11 @@ def evaluate_training_set(
     model's figures. Network init and batch order come from `seed`, so results are reproducible.
     `inspect`, if given, is called on every trained network with its logits per split; its results
     come back under "inspections" (the final checkpoint's audit: test probabilities, membership).
+    Each trained network is logged with an ETA (a full-data evaluation takes many minutes on a CPU).
     """
     per_split: dict[str, list[dict]] = {name: [] for name in splits}
     inspections = []
+    progress = Progress(log, f"{label}: networks", cfg.num_models, every=1)
     for k in range(cfg.num_models):
         net = build_network(spec, derive_seed(seed, "eval-net", k), device)
         train_curriculum(net, stages, cfg, make_generator(seed, "eval-batches", k))
@@ -72,6 +79,8 @@ def evaluate_training_set(
             per_split[name].append(classification_metrics(logits[name], y, spec.num_classes))
         if inspect is not None:
             inspections.append(inspect(net, logits))
+        last = next(iter(splits))
+        progress.update(k + 1, **{f"{last}_acc": per_split[last][-1]["accuracy"]})
     out: dict = {name: summarise(models) for name, models in per_split.items()}
     return {**out, "inspections": inspections} if inspect is not None else out
 

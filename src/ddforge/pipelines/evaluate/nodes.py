@@ -60,13 +60,14 @@ def _splits(real_val: dict, real_test: dict) -> dict:
 
 
 def _audited_evaluation(spec: NetworkSpec, stages: list, cfg: EvalConfig, real_train: dict, real_val: dict,
-                        real_test: dict, evaluation: dict, seed: int, device: torch.device) -> tuple[dict, dict]:
+                        real_test: dict, evaluation: dict, seed: int, device: torch.device,
+                        label: str) -> tuple[dict, dict]:
     """Scores of networks trained on `stages`, and their audit (intervals, predicted-class shares,
     membership). Every set of a run resamples the same test images and members: comparisons are paired."""
     audit = audit_data((real_train["images"], real_train["labels"]), real_test["labels"],
                        AuditConfig(**(evaluation.get("audit") or {})), seed)
     scores = evaluate_training_set(spec, stages, cfg, _splits(real_val, real_test), seed=seed, device=device,
-                                   inspect=network_inspector(audit))
+                                   inspect=network_inspector(audit), label=label)
     return scores, summarise_audit(scores.pop("inspections"), audit)
 
 
@@ -74,7 +75,7 @@ def _baseline(name: str, ipc: list[int] | None, stages: list, cfg: EvalConfig, s
               real_val: dict, real_test: dict, evaluation: dict, runtime: dict, seed: int) -> dict:
     """A real-data reference trained once (no distillation checkpoints), in the evaluation format."""
     scores, audit = _audited_evaluation(spec, stages, cfg, real_train, real_val, real_test, evaluation, seed,
-                                        resolve_device(runtime["device"]))
+                                        resolve_device(runtime["device"]), name)
     ckpt = [{"iteration": 0, "lr": stages[0][2], **scores}]
     return {"name": name, "kind": "baseline", "ipc": ipc, "num_images": int(stages[0][1].numel()),
             "data_fingerprint": real_test["data_fingerprint"], "protocol": _protocol(spec, cfg, stages[0][2]),
@@ -130,7 +131,7 @@ def evaluate_synthetic_set(
 
     def evaluate(stages: list) -> dict:
         return evaluate_training_set(spec, _with_lr(stages, fixed_lr), cfg, _splits(real_val, real_test), seed=seed,
-                                     device=device)
+                                     device=device, label=name)
 
     checkpoints, snapshots = [], synthetic_set["snapshots"]
     for i, snap in enumerate(snapshots):
@@ -139,7 +140,7 @@ def evaluate_synthetic_set(
             scores = evaluate(stages)
         else:  # the final set is the one reported with intervals and audited
             scores, final_audit = _audited_evaluation(spec, _with_lr(stages, fixed_lr), cfg, real_train, real_val,
-                                                      real_test, recipe, seed, device)
+                                                      real_test, recipe, seed, device, name)
         checkpoints.append({"iteration": snap["iteration"], "lr": snap["lr"], **scores})
         log.info("%s @ iteration %d: test acc %.4f ± %.4f", name, snap["iteration"],
                  scores["test"]["accuracy"]["mean"], scores["test"]["accuracy"]["std"])
