@@ -1,8 +1,11 @@
 """The fidelity table: every method at several IPCs beside random real, full data and the papers.
 
-    python benchmarks/fidelity.py                       # CPU tier: --env fidelity_cpu, IPC 1 and 10
+    python benchmarks/fidelity.py                       # CPU tier: --env fidelity_cpu, IPC 1 and 10 (~2 h)
     python benchmarks/fidelity.py --env paper_fmnist --ipc 1 10 50 --iterations 5000 5000 5000   # GPU tier
     python benchmarks/fidelity.py --render-only         # rewrite the doc from the collected results
+
+An IPC whose results are already collected is not run again (a stopped harness resumes; `--rerun`
+forces it), and the distillation checkpoints make an interrupted `kedro run` resume too.
 
 It drives the Kedro pipeline as a user runs it (`kedro run --env <env> --params ipc=N,...`), one run per
 IPC; the first run trains the experts and the full-data baseline, later runs reuse both (the experts'
@@ -52,15 +55,20 @@ def kedro_run(env: str, params: str, pipelines: str | None, log_path: Path) -> f
     return seconds
 
 
+def latest(path: Path) -> Path:
+    """The file itself, or for a versioned catalog entry (`<name>/<version>/<name>`) its newest version."""
+    return max(path.glob(f"*/{path.name}")) if path.is_dir() else path
+
+
 def collect(ipc_dir: Path, wall_seconds: float) -> dict:
     """This run's evaluations, report and each method's loss history, copied out of the catalog's paths."""
     reporting = ROOT / "data" / "08_reporting"
     for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
-        shutil.copy(reporting / name, ipc_dir / name)
+        shutil.copy(latest(reporting / name), ipc_dir / name)
     shutil.copytree(reporting / "evaluation", ipc_dir / "evaluation", dirs_exist_ok=True)
     methods = {}
     for method in METHODS:
-        synthetic = torch.load(ROOT / "data" / "07_model_output" / method / "synthetic_set.pt", weights_only=False)
+        synthetic = torch.load(latest(ROOT / "data" / "07_model_output" / method / "synthetic_set.pt"), weights_only=False)
         meta = synthetic.get("meta", {})
         methods[method] = {"loss": [float(v) for v in synthetic["history"]["loss"]],
                            "distill_seconds": meta.get("distill_seconds"),
@@ -196,25 +204,28 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="fidelity_cpu")
     p.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
-    p.add_argument("--iterations", type=int, nargs="+", default=[500, 150],
+    p.add_argument("--iterations", type=int, nargs="+", default=[500, 100],
                    help="trajectory-matching iterations per IPC (SeqMatch: per subset)")
     p.add_argument("--params", default="", help="extra --params for every run, e.g. network.width=64")
     p.add_argument("--render-only", action="store_true")
+    p.add_argument("--rerun", action="store_true", help="run every IPC again, even one with results")
     args = p.parse_args()
     if len(args.iterations) != len(args.ipc):
         p.error("give one --iterations value per --ipc")
     out = ROOT / "data" / "08_reporting" / "fidelity" / args.env
     results: dict[int, dict] = {}
-    for n, (ipc, iterations) in enumerate(zip(args.ipc, args.iterations)):
+    for ipc, iterations in zip(args.ipc, args.iterations):
         ipc_dir = out / f"ipc{ipc}"
-        if args.render_only:
-            results[ipc] = json.loads((ipc_dir / "results.json").read_text())
+        done = ipc_dir / "results.json"
+        if args.render_only or (done.exists() and not args.rerun):   # a finished IPC is kept (resume)
+            results[ipc] = json.loads(done.read_text())
+            print(f"[fidelity] IPC {ipc}: results of an earlier run ({done.relative_to(ROOT)})", flush=True)
             continue
         ipc_dir.mkdir(parents=True, exist_ok=True)
         params = ",".join(x for x in [f"ipc={ipc}", f"trajectory_matching.iterations={iterations}",
                                       f"trajectory_matching.snapshot_every={iterations}", args.params] if x)
         # the full-data baseline does not depend on the IPC: trained by the first run, read from file after
-        pipelines = None if n == 0 else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
+        pipelines = None if not results else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
         results[ipc] = collect(ipc_dir, seconds)
     figure = ROOT / "docs" / "figures" / f"fidelity_{args.env}_loss.png"

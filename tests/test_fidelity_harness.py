@@ -54,3 +54,15 @@ def test_the_block_replaces_its_own_markers_only(tmp_path, monkeypatch):
     fidelity.write_block("<!-- fidelity:begin e -->\nsecond\n<!-- fidelity:end e -->", "e")
     text = doc.read_text()
     assert "hand-written" in text and "second" in text and "first" not in text
+
+
+def test_latest_reads_a_versioned_catalog_entry_at_its_newest_version(tmp_path):
+    """comparison.md and synthetic_set.pt are versioned: <name>/<timestamp>/<name>."""
+    entry = tmp_path / "comparison.md"
+    for version in ("2026-11-21T19.00.00.000Z", "2026-11-21T20.00.00.000Z"):
+        (entry / version).mkdir(parents=True)
+        (entry / version / "comparison.md").write_text(version)
+    assert fidelity.latest(entry).read_text() == "2026-11-21T20.00.00.000Z"
+    plain = tmp_path / "report_warnings.json"
+    plain.write_text("{}")
+    assert fidelity.latest(plain) == plain
