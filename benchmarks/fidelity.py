@@ -92,8 +92,8 @@ def hard_label_accuracy(evaluation: dict) -> float:
 
 def same_recipe_random(evaluation: dict, shared_random: dict) -> float:
     """Random real of the set's size under the set's own evaluation recipe (DD-Ranking's IOR reference)."""
-    own = evaluation.get("random_real_same_recipe")
-    return 100 * own["test"]["accuracy"]["mean"] if own else accuracy(shared_random)[0]
+    own = evaluation.get("random_real_same_recipe")   # a baseline evaluation of its own
+    return accuracy(own)[0] if own else accuracy(shared_random)[0]
 
 
 def flattening(loss: list[float]) -> float:

@@ -36,6 +36,8 @@ def test_targets_ior_and_hlr_from_known_accuracies(tmp_path):
                         10: {**methods, "random_real": 0.73, "full_data": 0.90}})
     # DATM's soft-label set trained with hard labels scores 0.60: HLR 90 - 60 = 30 points
     results[10]["evaluations"]["datm"]["hard_label"] = {"test": {"accuracy": {"mean": 0.60}}}
+    # DataDAM on its own network: compared with a random real subset trained the same way (0.70, not 0.73)
+    results[10]["evaluations"]["datadam"]["random_real_same_recipe"] = _evaluation(0.70)
     block = fidelity.render("test_env", results, fidelity.DOC.parent / "figures" / "x.png", "cmd")
     assert "- IPC 1, mtt: 71.00 vs DSA's 70.6 → met" in block
     assert "- IPC 1, datm: 70.00 vs DSA's 70.6 → NOT met" in block
@@ -44,6 +46,7 @@ def test_targets_ior_and_hlr_from_known_accuracies(tmp_path):
     assert "- IPC 10, datm: +7.00 points over random real (≥ 10), 88.9 % of full data (≥ 90 %) → NOT met" in block
     assert "| datm | +20.00 | 20.00 | +7.00 | 30.00 |" in block     # IOR / HLR at IPC 1, then IPC 10
     assert "| 10 | mtt | 20 | 12.5 | -50.0 % |" in block
+    assert "| datadam | +21.00 | 19.00 | +8.00 | 12.00 |" in block     # 78 - 70 at IPC 10
 
 
 def test_the_block_replaces_its_own_markers_only(tmp_path, monkeypatch):
