@@ -69,7 +69,9 @@ def expert_logits(ctx: DistillContext, expert: int, images: torch.Tensor, epoch:
     """Logits of one expert at `epoch` (-1: its final epoch, the trained expert; not the last epoch of
     the trajectory slice kept for matching), on the images' device."""
     theta = ctx.final_parameters[expert] if epoch == -1 else ctx.trajectories[expert][epoch]
-    calibration = calibration_sample(ctx.images, ctx.generator("bn-calibration"))
+    # only batch norm needs real images for its statistics (a shuffle of the whole training set otherwise)
+    calibration = calibration_sample(ctx.images, ctx.generator("bn-calibration")) if ctx.spec.norm == "batchnorm" \
+        else None
     return snapshot_logits(ctx.spec, theta, images, ctx.device, calibration).to(images.device)
 
 
