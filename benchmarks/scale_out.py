@@ -1,0 +1,190 @@
+"""Scale-out figures: the same DAG under `kedro run` and under Dagster's multiprocess executor.
+
+    python benchmarks/scale_out.py                          # ci DAG, expert stage, default DAG; 2 rounds
+    python benchmarks/scale_out.py --stages ci --rounds 3   # only the ci DAG
+
+Needs the dagster extra (`pip install -e ".[dagster]"`). Every run starts from a fresh copy of the
+project (conf/ without conf/local, pyproject.toml) in a scratch folder, so no checkpoint, expert
+buffer or evaluation of another run is reused; the code is the installed package. The variants:
+
+    kedro        `kedro run --env <env>`: one process, torch's default threads (one per core)
+    dagster      `dagster job execute -m ddforge.definitions -j <env>__<job>`, at most 2 step
+                 processes at once, `experts.shards: 2`, torch's default threads in each step
+    dagster_1t   the same with OMP_NUM_THREADS=1: each step's torch uses one thread
+
+The stages: `ci` (the ci DAG, Fashion-MNIST's files as its source), `experts` (`kedro run --pipelines
+experts` against the job `local__experts`, after an untimed ingest) and `default` (the default DAG,
+as `bash scripts/run.sh` runs it). The variants' order alternates from round to round, so a slow
+stretch of this shared machine does not land on one variant only. Printed per variant: each run's
+wall seconds, the median, the paired ratio kedro / variant (> 1: faster than `kedro run`), whether
+the accuracy table (test accuracy of every set in comparison.csv) equals `kedro run`'s, and for the
+Dagster runs the step start-up (Dagster's STEP_WORKER_STARTING to STEP_START, per step). Results:
+data/08_reporting/scale_out/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+OUT = ROOT / "data" / "08_reporting" / "scale_out"
+VARIANTS = ("kedro", "dagster", "dagster_1t")
+STAGES = {"ci": ("ci", "default"), "experts": ("local", "experts"), "default": ("local", "default")}
+BASE_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
+
+
+def fresh_project(parent: Path, env: str) -> Path:
+    """A copy of the project's configuration with an empty data/: nothing from another run."""
+    root = Path(tempfile.mkdtemp(prefix=f"{env}-", dir=parent))
+    shutil.copytree(ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "src").mkdir()  # the package is installed; kedro only checks that the folder exists
+    if env == "ci":  # the ci environment reads data/01_raw/ci-idx: Fashion-MNIST's files, subsampled by its config
+        (root / "data" / "01_raw").mkdir(parents=True)
+        (root / "data" / "01_raw" / "ci-idx").symlink_to(FASHION_MNIST)
+    return root
+
+
+def run(cmd: list[str], root: Path, env: dict[str, str], log: Path) -> float:
+    """Runs `cmd` in `root`; its wall seconds (raises with the log's tail if it fails)."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.run(cmd, cwd=root, env={**os.environ, **BASE_ENV, **env}, stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"[scale-out] {' '.join(cmd)} failed ({code}); log {log}:\n{log.read_text()[-3000:]}")
+    return seconds
+
+
+def accuracy_table(root: Path) -> dict[str, str]:
+    """Each set's final test accuracy as comparison.csv writes it (newest version)."""
+    path = root / "data" / "08_reporting" / "comparison.csv"
+    if not path.exists():
+        return {}
+    path = max(path.glob("*/comparison.csv")) if path.is_dir() else path
+    with path.open() as f:
+        return {row["method"]: row["test_acc_final"] for row in csv.DictReader(f)}
+
+
+def step_startups(home: Path) -> list[float]:
+    """Seconds from Dagster launching each step's process to the step starting, from the run's event log."""
+    from dagster import DagsterInstance
+
+    instance = DagsterInstance.from_config(str(home))
+    seconds = []
+    for record in instance.get_runs():
+        launched, started = {}, {}
+        for entry in instance.all_logs(record.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            if event.event_type_value == "STEP_WORKER_STARTING":
+                launched[event.step_key] = entry.timestamp
+            elif event.event_type_value == "STEP_START":
+                started[event.step_key] = entry.timestamp
+        seconds += [started[k] - launched[k] for k in started if k in launched]
+    return seconds
+
+
+def one_run(stage: str, variant: str, scratch: Path, logs: Path, tag: str) -> dict:
+    env, job = STAGES[stage]
+    root = fresh_project(scratch, env)
+    extra: dict[str, str] = {}
+    if stage == "experts":  # its input, untimed
+        run([str(BIN / "kedro"), "run", "--env", env, "--pipelines", "ingest"], root, {}, logs / f"{tag}-ingest.log")
+    if variant == "kedro":
+        cmd = [str(BIN / "kedro"), "run", "--env", env] + (["--pipelines", "experts"] if stage == "experts" else [])
+    else:
+        (root / "conf" / env / "parameters_shards.yml").write_text("experts:\n  shards: 2\n")
+        home = root / ".dagster"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("")
+        cmd = [str(BIN / "dagster"), "job", "execute", "-m", "ddforge.definitions", "-j", f"{env}__{job}"]
+        extra = {"KEDRO_ENV": env, "DAGSTER_HOME": str(home), "DDFORGE_DAGSTER_MAX_CONCURRENT": "2"}
+        if variant == "dagster_1t":
+            extra["OMP_NUM_THREADS"] = "1"
+    print(f"[scale-out] {tag}: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))}"
+          f"  {' '.join(f'{k}={v}' for k, v in extra.items() if k != 'DAGSTER_HOME')}", flush=True)
+    seconds = run(cmd, root, extra, logs / f"{tag}.log")
+    result = {"stage": stage, "variant": variant, "seconds": seconds, "accuracy": accuracy_table(root)}
+    if variant != "kedro":
+        result["step_startup_seconds"] = step_startups(root / ".dagster")
+    print(f"[scale-out] {tag}: {seconds:.1f} s", flush=True)
+    shutil.rmtree(root)
+    return result
+
+
+def summarise(results: list[dict]) -> str:
+    lines = []
+    for stage in dict.fromkeys(r["stage"] for r in results):
+        runs = [r for r in results if r["stage"] == stage]
+        reference = [r for r in runs if r["variant"] == "kedro"]
+        lines.append(f"## {stage}  ({len(reference)} rounds)")
+        for variant in VARIANTS:
+            mine = [r for r in runs if r["variant"] == variant]
+            if not mine:
+                continue
+            times = [r["seconds"] for r in mine]
+            line = f"{variant:11s} median {statistics.median(times):7.1f} s   runs " + ", ".join(f"{t:.1f}" for t in times)
+            if variant != "kedro" and reference:
+                ratios = [k["seconds"] / r["seconds"] for k, r in zip(reference, mine)]
+                line += f"   kedro/{variant} per round " + ", ".join(f"{x:.2f}" for x in ratios)
+                line += f" (median {statistics.median(ratios):.2f})"
+                same = all(r["accuracy"] == reference[0]["accuracy"] for r in mine)
+                line += "   accuracy table " + ("identical" if same else "DIFFERS")
+                startups = [s for r in mine for s in r.get("step_startup_seconds", [])]
+                if startups:
+                    line += (f"   step start-up median {statistics.median(startups):.2f} s, "
+                             f"max {max(startups):.2f} s over {len(startups)} steps")
+            lines.append(line)
+        differing = {v: r["accuracy"] for v in VARIANTS for r in runs if r["variant"] == v
+                     and reference and r["accuracy"] != reference[0]["accuracy"]}
+        for variant, table in differing.items():
+            lines.append(f"  {variant} accuracy: {table}")
+        if reference and reference[0]["accuracy"]:
+            lines.append(f"  kedro accuracy: {reference[0]['accuracy']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=["ci", "experts", "default"])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
+                        help="where the fresh project copies go (each is deleted after its run)")
+    args = parser.parse_args()
+    try:
+        import dagster  # noqa: F401
+    except ImportError:
+        raise SystemExit('[scale-out] needs the dagster extra: pip install -e ".[dagster]"')
+    logs = OUT / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    results_path = OUT / "results.json"
+    results: list[dict] = []
+    for stage in args.stages:
+        for round_ in range(args.rounds):
+            order = args.variants if round_ % 2 == 0 else list(reversed(args.variants))
+            for variant in order:
+                results.append(one_run(stage, variant, args.scratch, logs, f"{stage}-{variant}-r{round_ + 1}"))
+                results_path.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=1))
+    summary = summarise(results)
+    (OUT / "summary.txt").write_text(summary + "\n")
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
