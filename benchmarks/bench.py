@@ -9,6 +9,7 @@ FLOPs counted by torch's FlopCounterMode; `targets` sets the issue's goals besid
 
     python benchmarks/bench.py                       # default config (conf/base sizes), all figures
     python benchmarks/bench.py --only memory         # constant-memory vs unrolled
+    python benchmarks/bench.py --only allocators --width 128 --ipc 10 --syn-steps 10 --iterations 2 --rounds 1
     python benchmarks/bench.py --device cuda --width 128 --ipc 10
     python benchmarks/bench.py --env paper_fmnist  # sizes from conf/base overridden by conf/paper_fmnist
 """
@@ -209,10 +210,55 @@ def distill_once(args: argparse.Namespace) -> dict:
     seconds = (time.perf_counter() - t) / args.iterations
     peak = peak_memory_bytes(device)
     # counted last: the counting mode's bookkeeping must not add to the peak memory measured above
-    flops = counted_flops(lambda: distill(args.method, one_iteration, ctx, run_key="count", checkpoint_path=None))
+    flops = counted_flops(lambda: distill(args.method, one_iteration, ctx, run_key="count",
+                                          checkpoint_path=None)) if args.flops else None
     return {"method": args.method, "inner_loop": args.inner_loop, "ipc": args.ipc, "syn_steps": args.syn_steps,
             "seconds_per_iteration": seconds, "flops_per_iteration": flops, "peak_memory_bytes": peak,
             "baseline_memory_bytes": baseline}
+
+
+def allocators() -> dict[str, dict[str, str]]:
+    """The CPU memory allocators compared by `--only allocators` (name: environment of the child).
+    An unrolled MTT step at width 128 allocates and frees tensors of tens of MiB; glibc maps each
+    afresh from the OS and the kernel zeroes and faults it in every time, which a caching
+    allocator avoids. The preloaded ones need their Debian packages (scripts/setup.sh installs
+    tcmalloc's)."""
+    lib = Path("/usr/lib") / f"{os.uname().machine}-linux-gnu"
+    out = {"glibc": {"THP_MEM_ALLOC_ENABLE": "0"}, "glibc+thp": {"THP_MEM_ALLOC_ENABLE": "1"}}
+    for name, so in (("tcmalloc", "libtcmalloc_minimal.so.4"), ("jemalloc", "libjemalloc.so.2")):
+        if (lib / so).exists():
+            out[name] = {"LD_PRELOAD": str(lib / so), "THP_MEM_ALLOC_ENABLE": "0"}
+            out[f"{name}+thp"] = {"LD_PRELOAD": str(lib / so), "THP_MEM_ALLOC_ENABLE": "1"}
+    return out
+
+
+def compare_allocators(args: argparse.Namespace) -> dict:
+    """Every allocator on the unrolled and constant-memory step and on expert training, each in a
+    fresh process, `rounds` passes in alternating order; medians."""
+    variants = allocators()
+    tasks = {"unrolled": ("distill", {"inner_loop": "unrolled", "flops": 0}),
+             "constant_memory": ("distill", {"inner_loop": "constant_memory", "flops": 0}),
+             "experts": ("experts", {"mode": "compiled_without_huge_pages"})}  # huge pages come from the variant
+    runs: dict[str, dict[str, list[dict]]] = {v: {t: [] for t in tasks} for v in variants}
+    for r in range(args.rounds):
+        for variant in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
+            for task, (child, overrides) in tasks.items():
+                row = run_child(args, child, env=variants[variant], **overrides)
+                runs[variant][task].append(row)
+                print(f"[allocators] round {r + 1} {variant:13s} {task:15s} "
+                      + (f"{row['images_per_s']:.0f} images/s" if child == "experts" else
+                         f"{row['seconds_per_iteration']:.2f} s/it, peak {row['peak_memory_bytes'] / 2**20:.0f} MiB"),
+                      file=sys.stderr, flush=True)
+    summary = {}
+    for variant, by_task in runs.items():
+        summary[variant] = {"env": variants[variant]}
+        for task, rows in by_task.items():
+            if task == "experts":
+                summary[variant]["experts_images_per_s"] = statistics.median(r["images_per_s"] for r in rows)
+            else:
+                summary[variant][f"{task}_seconds_per_iteration"] = statistics.median(r["seconds_per_iteration"] for r in rows)
+                summary[variant][f"{task}_peak_mib"] = statistics.median(r["peak_memory_bytes"] / 2**20 for r in rows)
+    return {"summary": summary, "runs": runs}
 
 
 def run_task(args: argparse.Namespace, spec: NetworkSpec, device: torch.device) -> dict:
@@ -355,10 +401,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="timings per training figure (the median is kept)")
     p.add_argument("--expert-mode", choices=list(TRAINING_MODES), default=configured_expert_mode(known.env),
                    help="the mode the Kedro environment trains experts in (for the targets)")
-    p.add_argument("--only", choices=["all", "memory", "speed"], default="all")
+    p.add_argument("--only", choices=["all", "memory", "speed", "allocators"], default="all")
     p.add_argument("--out", default=None)
     p.add_argument("--mode", choices=list(TRAINING_MODES), default="eager", help=argparse.SUPPRESS)
     p.add_argument("--accuracy", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--flops", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=2, help="passes over the training modes, alternating order")
     p.add_argument("--child", choices=["distill", "experts", "evaluation"], default=None, help=argparse.SUPPRESS)
     if known.env:
@@ -385,6 +432,8 @@ def main() -> None:
         result["evaluation_training"] = training_modes(args, "evaluation", train_flops, peak,
                                                        modes=("eager_plain", "eager", "compiled"))
         result["distillation"] = [with_fraction(run_child(args, method=m), peak) for m in METHODS]
+    if args.only == "allocators":
+        result["allocators"] = compare_allocators(args)
     if args.only in ("all", "memory"):
         rows = [with_fraction(run_child(args, method="mtt", inner_loop=mode, syn_steps=steps), peak)
                 for mode in ("unrolled", "constant_memory") for steps in (10, 40)]

@@ -7,10 +7,12 @@ Needs the dagster extra (`pip install -e ".[dagster]"`). Every run starts from a
 project (conf/ without conf/local, pyproject.toml) in a scratch folder, so no checkpoint, expert
 buffer or evaluation of another run is reused; the code is the installed package. The variants:
 
-    kedro        `kedro run --env <env>`: one process, torch's default threads (one per core)
-    dagster      `dagster job execute -m ddforge.definitions -j <env>__<job>`, at most 2 step
-                 processes at once, `experts.shards: 2`, torch's default threads in each step
-    dagster_1t   the same with OMP_NUM_THREADS=1: each step's torch uses one thread
+    kedro              `kedro run --env <env>`: one process, torch's default threads (one per core)
+    dagster            `dagster job execute -m ddforge.definitions -j <env>__<job>`, at most 2 step
+                       processes at once, `experts.shards: 2`; each step's torch gets the cores
+                       divided among the concurrent steps (the project's default: one thread here)
+    dagster_all_cores  the same with DDFORGE_STEP_THREADS=<cores>: each step's torch takes every
+                       core, as it would without the project's setting (oversubscribed)
 
 The stages: `ci` (the ci DAG, Fashion-MNIST's files as its source), `experts` (`kedro run --pipelines
 experts` against the job `local__experts`, after an untimed ingest) and `default` (the default DAG,
@@ -39,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 OUT = ROOT / "data" / "08_reporting" / "scale_out"
-VARIANTS = ("kedro", "dagster", "dagster_1t")
+VARIANTS = ("kedro", "dagster", "dagster_all_cores")
 STAGES = {"ci": ("ci", "default"), "experts": ("local", "experts"), "default": ("local", "default")}
 BASE_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
 
@@ -79,6 +81,14 @@ def accuracy_table(root: Path) -> dict[str, str]:
         return {row["method"]: row["test_acc_final"] for row in csv.DictReader(f)}
 
 
+def distill_threads(root: Path) -> list[int]:
+    """The torch threads each distillation ran with (recorded in its synthetic set's meta)."""
+    import torch
+
+    sets = sorted((root / "data" / "07_model_output").glob("*/synthetic_set.pt/*/synthetic_set.pt"))
+    return [torch.load(p, weights_only=False)["meta"].get("torch_threads") for p in sets]
+
+
 def step_startups(home: Path) -> list[float]:
     """Seconds from Dagster launching each step's process to the step starting, from the run's event log."""
     from dagster import DagsterInstance
@@ -114,12 +124,13 @@ def one_run(stage: str, variant: str, scratch: Path, logs: Path, tag: str) -> di
         (home / "dagster.yaml").write_text("")
         cmd = [str(BIN / "dagster"), "job", "execute", "-m", "ddforge.definitions", "-j", f"{env}__{job}"]
         extra = {"KEDRO_ENV": env, "DAGSTER_HOME": str(home), "DDFORGE_DAGSTER_MAX_CONCURRENT": "2"}
-        if variant == "dagster_1t":
-            extra["OMP_NUM_THREADS"] = "1"
+        if variant == "dagster_all_cores":
+            extra["DDFORGE_STEP_THREADS"] = str(os.cpu_count() or 1)
     print(f"[scale-out] {tag}: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))}"
           f"  {' '.join(f'{k}={v}' for k, v in extra.items() if k != 'DAGSTER_HOME')}", flush=True)
     seconds = run(cmd, root, extra, logs / f"{tag}.log")
-    result = {"stage": stage, "variant": variant, "seconds": seconds, "accuracy": accuracy_table(root)}
+    result = {"stage": stage, "variant": variant, "seconds": seconds, "accuracy": accuracy_table(root),
+              "torch_threads_in_distillation": distill_threads(root)}
     if variant != "kedro":
         result["step_startup_seconds"] = step_startups(root / ".dagster")
     print(f"[scale-out] {tag}: {seconds:.1f} s", flush=True)
@@ -138,7 +149,7 @@ def summarise(results: list[dict]) -> str:
             if not mine:
                 continue
             times = [r["seconds"] for r in mine]
-            line = f"{variant:11s} median {statistics.median(times):7.1f} s   runs " + ", ".join(f"{t:.1f}" for t in times)
+            line = f"{variant:17s} median {statistics.median(times):7.1f} s   runs " + ", ".join(f"{t:.1f}" for t in times)
             if variant != "kedro" and reference:
                 ratios = [k["seconds"] / r["seconds"] for k, r in zip(reference, mine)]
                 line += f"   kedro/{variant} per round " + ", ".join(f"{x:.2f}" for x in ratios)

@@ -14,7 +14,8 @@ unique within a location, and kedro-dagster names ops after Kedro nodes.
 The executor is configured here, in Python: Dagster's multiprocess executor, whose step processes
 fork from a server that has already imported this module (torch, Kedro, the translated project), so
 a step starts in about a second instead of ~20 s. At most `DDFORGE_DAGSTER_MAX_CONCURRENT` steps run
-at a time (default: the CPU count). Cluster executors (k8s, celery) and a GPU per step:
+at a time (default: the CPU count), each with `step_threads()` torch threads (default: the cores
+divided among them). Cluster executors (k8s, celery) and a GPU per step:
 docs/scale_out.md.
 """
 from __future__ import annotations
@@ -35,11 +36,31 @@ def environments(project: Path = PROJECT) -> list[str]:
     return sorted(p.name for p in (project / "conf").iterdir() if p.is_dir() and p.name != "base")
 
 
+def max_concurrent() -> int:
+    return int(os.environ.get("DDFORGE_DAGSTER_MAX_CONCURRENT") or 0) or os.cpu_count() or 1
+
+
+def step_threads() -> int | None:
+    """Torch threads per step process: the cores shared out among the steps that run at once.
+
+    Each step's torch would otherwise take every core, so two concurrent steps on two cores run four
+    OpenMP threads whose spinning at every barrier made the ci DAG 2-3x slower here
+    (docs/scale_out.md). `DDFORGE_STEP_THREADS` sets it; with `OMP_NUM_THREADS` set, torch already
+    follows that and this returns None (nothing changed)."""
+    if os.environ.get("DDFORGE_STEP_THREADS"):
+        return max(1, int(os.environ["DDFORGE_STEP_THREADS"]))
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, (os.cpu_count() or 1) // max_concurrent())
+
+
 def executor_config() -> dict:
     return {
-        "max_concurrent": int(os.environ.get("DDFORGE_DAGSTER_MAX_CONCURRENT") or 0) or os.cpu_count() or 1,
-        # kedro-dagster's dagster.yml exposes only max_concurrent: the start method is set here
-        "start_method": {"forkserver": {"preload_modules": [__name__]}},
+        "max_concurrent": max_concurrent(),
+        # kedro-dagster's dagster.yml exposes only max_concurrent: the start method is set here. The
+        # forkserver imports these before it forks any step, so every step inherits both the
+        # translated project and the thread count `ddforge.dagster_steps` sets.
+        "start_method": {"forkserver": {"preload_modules": [__name__, "ddforge.dagster_steps"]}},
     }
 
 

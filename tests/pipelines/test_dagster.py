@@ -98,6 +98,33 @@ def test_synthetic_sets_and_buffers_are_bit_identical(runs):
             _latest(dagster_root / "data/08_reporting" / name).read_text()
 
 
+def test_concurrent_steps_share_the_cores(runs):
+    """Two steps at once: each step's torch gets half the cores, not all of them (the forkserver
+    sets it before forking any step)."""
+    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("DDFORGE_STEP_THREADS"):
+        pytest.skip("the thread count is set from outside")
+    _, dagster_root, _ = runs
+    for method in METHODS:
+        meta = torch.load(_latest(dagster_root / f"data/07_model_output/{method}/synthetic_set.pt"),
+                          weights_only=False)["meta"]
+        assert meta["torch_threads"] == max(1, (os.cpu_count() or 1) // 2), method
+
+
+def test_step_threads_setting(monkeypatch):
+    from ddforge.definitions import step_threads
+
+    for name in ("DDFORGE_STEP_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DDFORGE_DAGSTER_MAX_CONCURRENT", "1")
+    assert step_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("DDFORGE_DAGSTER_MAX_CONCURRENT", str(4 * (os.cpu_count() or 1)))
+    assert step_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert step_threads() is None  # torch already follows OMP_NUM_THREADS
+    monkeypatch.setenv("DDFORGE_STEP_THREADS", "2")
+    assert step_threads() == 2
+
+
 def _only_run(root: Path):
     from mlflow.tracking import MlflowClient
 

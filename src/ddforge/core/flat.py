@@ -38,10 +38,10 @@ class FlatLayout:
         return sum(self.numels)
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
-            n: flat[o : o + k].view(s)
-            for n, s, o, k in zip(self.names, self.shapes, self.offsets, self.numels)
-        }
+        # one split, not a slice per parameter: the unrolled inner loop's graph then holds one
+        # SplitBackward node per step instead of one SliceBackward per parameter tensor
+        parts = torch.split(flat, self.numels)
+        return {n: part.view(s) for n, s, part in zip(self.names, self.shapes, parts)}
 
     def expand_per_tensor(self, per_tensor: torch.Tensor) -> torch.Tensor:
         """Broadcast one value per parameter tensor to one value per element (differentiably)."""

@@ -86,7 +86,7 @@ class ConvNet(nn.Module):
             blocks += [
                 nn.Conv2d(channels, spec.width, 3, padding=spec.first_padding if d == 0 else 1),
                 _norm_layer(spec.norm, spec.width, (h, w)),
-                nn.ReLU(inplace=False),
+                nn.ReLU(inplace=True),  # the norm's backward does not need its output: no copy
                 nn.AvgPool2d(2, 2),
             ]
             channels, h, w = spec.width, h // 2, w // 2
