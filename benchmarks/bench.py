@@ -224,11 +224,13 @@ def allocators() -> dict[str, dict[str, str]]:
     allocator avoids. The preloaded ones need their Debian packages (scripts/setup.sh installs
     tcmalloc's)."""
     lib = Path("/usr/lib") / f"{os.uname().machine}-linux-gnu"
-    out = {"glibc": {"THP_MEM_ALLOC_ENABLE": "0"}, "glibc+thp": {"THP_MEM_ALLOC_ENABLE": "1"}}
-    for name, so in (("tcmalloc", "libtcmalloc_minimal.so.4"), ("jemalloc", "libjemalloc.so.2")):
-        if (lib / so).exists():
-            out[name] = {"LD_PRELOAD": str(lib / so), "THP_MEM_ALLOC_ENABLE": "0"}
-            out[f"{name}+thp"] = {"LD_PRELOAD": str(lib / so), "THP_MEM_ALLOC_ENABLE": "1"}
+    out = {"glibc": {"THP_MEM_ALLOC_ENABLE": "0"}, "glibc+thp": {"THP_MEM_ALLOC_ENABLE": "1"},
+           # glibc told never to mmap and never to trim: freed blocks stay in its heap for reuse
+           "glibc-heap": {"THP_MEM_ALLOC_ENABLE": "0", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}}
+    tcmalloc = lib / "libtcmalloc_minimal.so.4"
+    if tcmalloc.exists():
+        out["tcmalloc"] = {"LD_PRELOAD": str(tcmalloc), "THP_MEM_ALLOC_ENABLE": "0"}
+        out["tcmalloc+thp"] = {"LD_PRELOAD": str(tcmalloc), "THP_MEM_ALLOC_ENABLE": "1"}
     return out
 
 

@@ -18,7 +18,8 @@ buffer or evaluation of another run is reused; the code is the installed package
                        core, as it would without the project's setting (oversubscribed)
 
 The stages: `ci` (the ci DAG, Fashion-MNIST's files as its source), `experts` (`kedro run --pipelines
-experts` against the job `local__experts`, after an untimed ingest) and `default` (the default DAG,
+experts` against the job `local__experts`, which the scratch copy's conf/local/dagster.yml declares,
+after an untimed ingest) and `default` (the default DAG,
 as `bash scripts/run.sh` runs it). The variants' order alternates from round to round, so a slow
 stretch of this shared machine does not land on one variant only. Printed per variant: each run's
 wall seconds, the median, the paired ratio kedro / variant (> 1: faster than `kedro run`), whether
@@ -122,6 +123,8 @@ def one_run(stage: str, variant: str, scratch: Path, logs: Path, tag: str) -> di
         cmd = [str(BIN / "kedro"), "run", "--env", env] + (["--pipelines", "experts"] if stage == "experts" else [])
     else:
         (root / "conf" / env / "parameters_shards.yml").write_text("experts:\n  shards: 2\n")
+        if job != "default":  # the environment's jobs replaced by this one (two jobs may not share a node)
+            (root / "conf" / env / "dagster.yml").write_text(f"jobs:\n  {job}:\n    pipeline:\n      pipeline_name: {job}\n")
         home = root / ".dagster"
         home.mkdir()
         (home / "dagster.yaml").write_text("")

@@ -168,4 +168,7 @@ def test_every_environment_becomes_a_job_with_the_preloading_executor(runs):
         envs = definitions.environments(dagster_root)
         assert {"ci", "local", "covid", "paper_fmnist"} <= set(envs)
         for env in envs:
-            assert definitions.build_definitions(env, dagster_root).resolve_job_def(f"{env}__default")
+            defs = definitions.build_definitions(env, dagster_root)
+            assert defs.resolve_job_def(f"{env}__default")
+            # what the UI (`kedro dagster dev`) loads: every job's ops in one repository, names unique
+            dagster.Definitions.validate_loadable(defs)
