@@ -387,6 +387,18 @@ def run_child(name: str, a: argparse.Namespace, python: str, env: dict, cwd: Pat
             "wall_seconds": time.perf_counter() - t}
 
 
+def project_allocator(force: bool = False) -> dict[str, str]:
+    """LD_PRELOAD as scripts/allocator.sh (the one place that decides it) sets it for ddforge runs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "DDFORGE_ALLOCATOR")}
+    if force:
+        env["DDFORGE_ALLOCATOR"] = "tcmalloc"
+    elif "DDFORGE_ALLOCATOR" in os.environ:
+        env["DDFORGE_ALLOCATOR"] = os.environ["DDFORGE_ALLOCATOR"]
+    out = subprocess.run(["bash", "-c", 'source scripts/allocator.sh 2>/dev/null; printf %s "${LD_PRELOAD:-}"'],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    return {"LD_PRELOAD": out} if out else {}
+
+
 def check_official_python(python: str, env: dict) -> None:
     """Stops with what to install when the official side's Python lacks a package it imports."""
     probe = "import importlib.util as u, sys; print(' '.join(m for m in sys.argv[1:] if not u.find_spec(m)))"
@@ -556,6 +568,10 @@ def main() -> None:
     p.add_argument("--official-python", default=sys.executable,
                    help="Python for the official side, with torch torchvision tqdm scipy kornia wandb "
                         "(default: this one)")
+    p.add_argument("--ddforge-allocator", choices=["project", "glibc"], default="project",
+                   help="project: as scripts/allocator.sh sets it (tcmalloc where installed); glibc: none preloaded")
+    p.add_argument("--official-allocator", choices=["glibc", "tcmalloc"], default="glibc",
+                   help="the official side's allocator (default: glibc, as it runs out of the box)")
     p.add_argument("--official-huge-pages", action="store_true",
                    help="THP_MEM_ALLOC_ENABLE=1 for the official side too (default: unset, PyTorch's default)")
     p.add_argument("--scratch", type=Path, default=None,
@@ -591,6 +607,13 @@ def main() -> None:
     envs["official"].pop("THP_MEM_ALLOC_ENABLE", None)
     if a.official_huge_pages:
         envs["official"]["THP_MEM_ALLOC_ENABLE"] = "1"
+    # each side's allocator: ddforge's as its scripts set it, the official code's as it runs by default
+    envs["ddforge"].pop("LD_PRELOAD", None)
+    envs["official"].pop("LD_PRELOAD", None)
+    if a.ddforge_allocator == "project":
+        envs["ddforge"].update(project_allocator())
+    if a.official_allocator == "tcmalloc":
+        envs["official"].update(project_allocator(force=True))
     check_official_python(a.official_python, envs["official"])
     keep = a.scratch is not None
     a.scratch = (a.scratch or Path(tempfile.mkdtemp(prefix="vs_official_"))).resolve()
@@ -610,7 +633,9 @@ def main() -> None:
                    if k not in ("child", "inner_loop")},
         "official": {"checkout": str(a.official), "commit": _git(a.official, "rev-parse", "HEAD"),
                      "python": a.official_python,
-                     "huge_pages": envs["official"].get("THP_MEM_ALLOC_ENABLE")},
+                     "huge_pages": envs["official"].get("THP_MEM_ALLOC_ENABLE"),
+                     "LD_PRELOAD": envs["official"].get("LD_PRELOAD")},
+        "ddforge_allocator": envs["ddforge"].get("LD_PRELOAD") or "glibc",
         "ddforge": {"commit": _git(REPO, "rev-parse", "HEAD"), "python": sys.executable,
                     "uncommitted_changes": bool(_git(REPO, "status", "--porcelain", "--untracked-files=no"))},
         "machine": {"cpus": os.cpu_count(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/allocator.sh
 export KEDRO_DISABLE_TELEMETRY=1 DO_NOT_TRACK=true
 exec .venv/bin/kedro run "$@"

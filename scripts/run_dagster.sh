@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DDFORGE_EXTRAS="dagster${DDFORGE_EXTRAS:+,$DDFORGE_EXTRAS}" bash scripts/setup.sh
+source scripts/allocator.sh
 export KEDRO_DISABLE_TELEMETRY=1 DO_NOT_TRACK=true KEDRO_ENV="${1:-local}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster}"      # Dagster's run history and logs
 mkdir -p "$DAGSTER_HOME" && touch "$DAGSTER_HOME/dagster.yaml"

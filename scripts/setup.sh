@@ -9,6 +9,10 @@ apt_needed=()
 command -v python3 >/dev/null || apt_needed+=(python3)
 python3 -c "import ensurepip, venv" 2>/dev/null || apt_needed+=(python3-venv)
 command -v git >/dev/null || apt_needed+=(git)
+# tcmalloc (scripts/allocator.sh): optional, so only installed where apt-get may run
+if [ ! -f "/usr/lib/$(uname -m)-linux-gnu/libtcmalloc_minimal.so.4" ] && [ "$(id -u)" -eq 0 ]; then
+  apt_needed+=(libtcmalloc-minimal4)
+fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${apt_needed[*]} with apt-get"

@@ -32,13 +32,39 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    """What a wall time depends on beyond the code: CPU, threads, huge pages, the memory allocator.
+    Two runs of one commit that differ in speed are compared here first."""
+    import os
+
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in (_read("/proc/cpuinfo") or "").splitlines()
+                if line.startswith("model name")), platform.processor() or None)
+    maps = _read("/proc/self/maps") or ""
+    return {
+        "cpu": cpu, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "transparent_hugepage": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "allocator": next((name for name in ("tcmalloc", "jemalloc") if f"lib{name}" in maps), "glibc"),
+    }
+
+
 def provenance(root: str | Path = ".") -> dict[str, Any]:
-    """The code a result was made with: git commit, package versions, Python, platform."""
+    """The code a result was made with: git commit, package versions, Python, platform, machine."""
     return {
         "code": git_revision(root),
         "packages": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "machine": machine(),
     }
 
 
