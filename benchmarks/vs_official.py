@@ -432,28 +432,40 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def distillation(a: argparse.Namespace, envs: dict, logs: Path) -> dict:
-    """Rounds in alternating order (official, unrolled, constant-memory; reversed the next round)."""
-    sides = ("official", "unrolled", "constant_memory")
+def alternating_rounds(a: argparse.Namespace, sides: tuple[str, ...], measure) -> list[dict]:
+    """`a.rounds` rounds, each measuring every side once (`measure(side, round)`, a fresh process),
+    in order and then reversed, so a slow spell of this shared machine falls on every side alike."""
     rounds = []
     for r in range(a.rounds):
         row: dict = {"round": r, "order": list(sides if r % 2 == 0 else sides[::-1])}
         for side in row["order"]:
-            if side == "official":
-                res = run_child("official-distill", a, a.official_python, envs["official"], a.scratch / "official",
-                                logs / f"distill-official-{r}.log")
-            else:
-                res = run_child("ddforge-distill", a, sys.executable, envs["ddforge"], REPO,
-                                logs / f"distill-{side}-{r}.log", inner_loop=side)
-            res["seconds_per_iteration"] = _median(res["timed"])
-            row[side] = res
-            print(f"  round {r} {side:16s} {res['seconds_per_iteration']:8.3f} s/iteration  "
-                  f"peak {res['peak_memory_bytes'] / 2**20:8.0f} MiB", flush=True)
+            row[side] = measure(side, r)
+        rounds.append(row)
+    return rounds
+
+
+def distillation(a: argparse.Namespace, envs: dict, logs: Path) -> dict:
+    """Official, unrolled, constant-memory in alternating rounds."""
+    sides = ("official", "unrolled", "constant_memory")
+
+    def measure(side: str, r: int) -> dict:
+        if side == "official":
+            res = run_child("official-distill", a, a.official_python, envs["official"], a.scratch / "official",
+                            logs / f"distill-official-{r}.log")
+        else:
+            res = run_child("ddforge-distill", a, sys.executable, envs["ddforge"], REPO,
+                            logs / f"distill-{side}-{r}.log", inner_loop=side)
+        res["seconds_per_iteration"] = _median(res["timed"])
+        print(f"  round {r} {side:16s} {res['seconds_per_iteration']:8.3f} s/iteration  "
+              f"peak {res['peak_memory_bytes'] / 2**20:8.0f} MiB", flush=True)
+        return res
+
+    rounds = alternating_rounds(a, sides, measure)
+    for row in rounds:
         for side in sides[1:]:
             official = row["official"]
             row[f"{side}_speed_vs_official"] = official["seconds_per_iteration"] / row[side]["seconds_per_iteration"]
             row[f"{side}_peak_vs_official"] = row[side]["peak_memory_bytes"] / official["peak_memory_bytes"]
-        rounds.append(row)
     summary = {side: {"seconds_per_iteration": _median([r[side]["seconds_per_iteration"] for r in rounds]),
                       "peak_memory_bytes": _median([r[side]["peak_memory_bytes"] for r in rounds]),
                       "baseline_memory_bytes": _median([r[side]["baseline_memory_bytes"] or 0 for r in rounds]),
@@ -472,20 +484,19 @@ def distillation(a: argparse.Namespace, envs: dict, logs: Path) -> dict:
 
 def expert_training(a: argparse.Namespace, envs: dict, logs: Path) -> dict:
     sides = ("official", "ddforge")
-    rounds = []
-    for r in range(a.rounds):
-        row: dict = {"round": r, "order": list(sides if r % 2 == 0 else sides[::-1])}
-        for side in row["order"]:
-            if side == "official":
-                res = run_child("official-experts", a, a.official_python, envs["official"], a.scratch / "official",
-                                logs / f"experts-official-{r}.log")
-            else:
-                res = run_child("ddforge-experts", a, sys.executable, envs["ddforge"], REPO,
-                                logs / f"experts-ddforge-{r}.log")
-            row[side] = res
-            print(f"  round {r} {side:16s} {res['images_per_s']:8.0f} images/s", flush=True)
+
+    def measure(side: str, r: int) -> dict:
+        if side == "official":
+            res = run_child("official-experts", a, a.official_python, envs["official"], a.scratch / "official",
+                            logs / f"experts-official-{r}.log")
+        else:
+            res = run_child("ddforge-experts", a, sys.executable, envs["ddforge"], REPO, logs / f"experts-ddforge-{r}.log")
+        print(f"  round {r} {side:16s} {res['images_per_s']:8.0f} images/s", flush=True)
+        return res
+
+    rounds = alternating_rounds(a, sides, measure)
+    for row in rounds:
         row["speed_vs_official"] = row["ddforge"]["images_per_s"] / row["official"]["images_per_s"]
-        rounds.append(row)
     summary = {side: {"images_per_s": _median([x for r in rounds for x in r[side]["images_per_s_each"]])}
                for side in sides}
     summary["ddforge"]["mode"] = rounds[0]["ddforge"]["mode"]
