@@ -44,8 +44,8 @@ def step_threads() -> int | None:
     """Torch threads per step process: the cores shared out among the steps that run at once.
 
     Each step's torch would otherwise take every core, so two concurrent steps on two cores run four
-    OpenMP threads whose spinning at every barrier made the ci DAG 2-3x slower here
-    (docs/scale_out.md). `DDFORGE_STEP_THREADS` sets it; with `OMP_NUM_THREADS` set, torch already
+    OpenMP threads that spin against each other at every barrier: the expert stage took 3x as long
+    here (docs/scale_out.md). `DDFORGE_STEP_THREADS` sets it; with `OMP_NUM_THREADS` set, torch already
     follows that and this returns None (nothing changed)."""
     if os.environ.get("DDFORGE_STEP_THREADS"):
         return max(1, int(os.environ["DDFORGE_STEP_THREADS"]))

@@ -1,11 +1,14 @@
 """What a run was made from: config, code version, package versions. Written next to results."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import torch
 
 PACKAGES = ("ddforge", "torch", "torchvision", "kedro", "kedro-datasets", "kedro-mlflow", "mlflow", "numpy")
 
@@ -42,9 +45,6 @@ def _read(path: str) -> str | None:
 def machine() -> dict[str, Any]:
     """What a wall time depends on beyond the code: CPU, threads, huge pages, the memory allocator.
     Two runs of one commit that differ in speed are compared here first."""
-    import os
-
-    import torch
 
     cpu = next((line.split(":", 1)[1].strip() for line in (_read("/proc/cpuinfo") or "").splitlines()
                 if line.startswith("model name")), platform.processor() or None)
