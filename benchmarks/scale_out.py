@@ -86,11 +86,11 @@ def accuracy_table(root: Path) -> dict[str, str]:
 
 
 def distill_threads(root: Path) -> list[int]:
-    """The torch threads each distillation ran with (recorded in its synthetic set's meta)."""
+    """The torch threads each distillation ran with (its synthetic set's provenance records them)."""
     import torch
 
     sets = sorted((root / "data" / "07_model_output").glob("*/synthetic_set.pt/*/synthetic_set.pt"))
-    return [torch.load(p, weights_only=False)["meta"].get("torch_threads") for p in sets]
+    return [torch.load(p, weights_only=False)["meta"]["provenance"]["machine"]["torch_threads"] for p in sets]
 
 
 def step_startups(home: Path) -> list[float]:

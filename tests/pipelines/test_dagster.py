@@ -112,7 +112,7 @@ def test_concurrent_steps_share_the_cores(runs):
     for method in METHODS:
         meta = torch.load(_latest(dagster_root / f"data/07_model_output/{method}/synthetic_set.pt"),
                           weights_only=False)["meta"]
-        assert meta["torch_threads"] == STEP_THREADS, method
+        assert meta["provenance"]["machine"]["torch_threads"] == STEP_THREADS, method
 
 
 def test_step_threads_setting(monkeypatch):

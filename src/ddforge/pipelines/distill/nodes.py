@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ddforge.core.sampling import IPC, resolve_ipc
 from ddforge.methods.base import DistillContext
 from ddforge.methods.registry import distill, get_method, resolve_config
@@ -71,7 +69,6 @@ def make_distill_node(method_name: str) -> Callable[..., dict]:
             "run_key": run_key, "expert_buffer": buffer_key, "provenance": provenance(),
             # this node's wall time (a resumed run counts only what it did itself)
             "distill_seconds": round(time.perf_counter() - started, 1),
-            "torch_threads": torch.get_num_threads(),  # what that wall time was measured with
         }
         return synthetic
 
