@@ -32,6 +32,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # allocator_env, also when bench is loaded by path
+
+from allocator_env import scripts_preload
 
 from ddforge.core.evaluation import EvalConfig, train_curriculum
 from ddforge.core.experts import ExpertConfig, train_expert
@@ -223,14 +226,13 @@ def allocators() -> dict[str, dict[str, str]]:
     afresh from the OS and the kernel zeroes and faults it in every time, which a caching
     allocator avoids. The preloaded ones need their Debian packages (scripts/setup.sh installs
     tcmalloc's)."""
-    lib = Path("/usr/lib") / f"{os.uname().machine}-linux-gnu"
     out = {"glibc": {"THP_MEM_ALLOC_ENABLE": "0"}, "glibc+thp": {"THP_MEM_ALLOC_ENABLE": "1"},
            # glibc told never to mmap and never to trim: freed blocks stay in its heap for reuse
            "glibc-heap": {"THP_MEM_ALLOC_ENABLE": "0", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}}
-    tcmalloc = lib / "libtcmalloc_minimal.so.4"
-    if tcmalloc.exists():
-        out["tcmalloc"] = {"LD_PRELOAD": str(tcmalloc), "THP_MEM_ALLOC_ENABLE": "0"}
-        out["tcmalloc+thp"] = {"LD_PRELOAD": str(tcmalloc), "THP_MEM_ALLOC_ENABLE": "1"}
+    tcmalloc = scripts_preload(force_tcmalloc=True)  # where scripts/allocator.sh finds it
+    if tcmalloc:
+        out["tcmalloc"] = {**tcmalloc, "THP_MEM_ALLOC_ENABLE": "0"}
+        out["tcmalloc+thp"] = {**tcmalloc, "THP_MEM_ALLOC_ENABLE": "1"}
     return out
 
 

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from allocator_env import scripts_preload  # benchmarks/, this script's folder
+
 # No torch at the top: the parent only orchestrates, and an official child must not import ddforge
 # (bench.py) nor set its allocator variable.
 
@@ -387,18 +389,6 @@ def run_child(name: str, a: argparse.Namespace, python: str, env: dict, cwd: Pat
             "wall_seconds": time.perf_counter() - t}
 
 
-def project_allocator(force: bool = False) -> dict[str, str]:
-    """LD_PRELOAD as scripts/allocator.sh (the one place that decides it) sets it for ddforge runs."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "DDFORGE_ALLOCATOR")}
-    if force:
-        env["DDFORGE_ALLOCATOR"] = "tcmalloc"
-    elif "DDFORGE_ALLOCATOR" in os.environ:
-        env["DDFORGE_ALLOCATOR"] = os.environ["DDFORGE_ALLOCATOR"]
-    out = subprocess.run(["bash", "-c", 'source scripts/allocator.sh 2>/dev/null; printf %s "${LD_PRELOAD:-}"'],
-                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
-    return {"LD_PRELOAD": out} if out else {}
-
-
 def check_official_python(python: str, env: dict) -> None:
     """Stops with what to install when the official side's Python lacks a package it imports."""
     probe = "import importlib.util as u, sys; print(' '.join(m for m in sys.argv[1:] if not u.find_spec(m)))"
@@ -622,9 +612,9 @@ def main() -> None:
     envs["ddforge"].pop("LD_PRELOAD", None)
     envs["official"].pop("LD_PRELOAD", None)
     if a.ddforge_allocator == "project":
-        envs["ddforge"].update(project_allocator())
+        envs["ddforge"].update(scripts_preload())
     if a.official_allocator == "tcmalloc":
-        envs["official"].update(project_allocator(force=True))
+        envs["official"].update(scripts_preload(force_tcmalloc=True))
     check_official_python(a.official_python, envs["official"])
     keep = a.scratch is not None
     a.scratch = (a.scratch or Path(tempfile.mkdtemp(prefix="vs_official_"))).resolve()
