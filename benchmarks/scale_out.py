@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fidelity import latest  # benchmarks/: a versioned catalog entry's newest file
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -80,8 +82,7 @@ def accuracy_table(root: Path) -> dict[str, str]:
     path = root / "data" / "08_reporting" / "comparison.csv"
     if not path.exists():
         return {}
-    path = max(path.glob("*/comparison.csv")) if path.is_dir() else path
-    with path.open() as f:
+    with latest(path).open() as f:
         return {row["method"]: row["test_acc_final"] for row in csv.DictReader(f)}
 
 
@@ -89,8 +90,8 @@ def distill_threads(root: Path) -> list[int]:
     """The torch threads each distillation ran with (its synthetic set's provenance records them)."""
     import torch
 
-    sets = sorted((root / "data" / "07_model_output").glob("*/synthetic_set.pt/*/synthetic_set.pt"))
-    return [torch.load(p, weights_only=False)["meta"]["provenance"]["machine"]["torch_threads"] for p in sets]
+    sets = sorted((root / "data" / "07_model_output").glob("*/synthetic_set.pt"))
+    return [torch.load(latest(p), weights_only=False)["meta"]["provenance"]["machine"]["torch_threads"] for p in sets]
 
 
 def step_startups(home: Path) -> list[float]:
