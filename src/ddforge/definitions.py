@@ -15,7 +15,8 @@ The executor is configured here, in Python: Dagster's multiprocess executor, who
 fork from a server that has already imported this module (torch, Kedro, the translated project), so
 a step starts in about a second instead of ~20 s. At most `DDFORGE_DAGSTER_MAX_CONCURRENT` steps run
 at a time (default: the CPU count), each with `step_threads()` torch threads (default: the cores
-divided among them). Cluster executors (k8s, celery) and a GPU per step:
+divided among them), and a ready step with more work behind it starts first (`critical_path_first`).
+Cluster executors (k8s, celery) and a GPU per step:
 docs/scale_out.md.
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.dependency import NodeInvocation
+from dagster._core.storage.tags import PRIORITY_TAG
 from kedro.utils import find_kedro_project
 from kedro_dagster import KedroProjectTranslator
 
@@ -64,11 +67,55 @@ def executor_config() -> dict:
     }
 
 
+def downstream_counts(graph: dg.GraphDefinition) -> dict[str, int]:
+    """How many ops depend, directly or not, on each op of the graph."""
+    structure = graph.dependency_structure
+    children: dict[str, set[str]] = {name: set() for name in graph.node_names()}
+    for name in children:
+        for outputs in structure.input_to_upstream_outputs_for_node(name).values():
+            for output in outputs:
+                children[output.node_name].add(name)
+    below: dict[str, set[str]] = {}
+
+    def descendants(name: str) -> set[str]:
+        if name not in below:
+            below[name] = set().union(*(descendants(c) | {c} for c in children[name]))
+        return below[name]
+
+    return {name: len(descendants(name)) for name in children}
+
+
+def critical_path_first(job: dg.JobDefinition) -> dg.JobDefinition:
+    """The job with each op's `dagster/priority` set to the number of ops downstream of it.
+
+    Among ready steps the multiprocess executor starts the highest priority first, otherwise its own
+    order: it ran DataDAM's distillation and the full-data evaluation before the expert shards, which
+    held back the four trajectory methods waiting on the experts (docs/scale_out.md). kedro-dagster
+    turns Kedro tags into `kedro_tag_<i>` op tags and has no setting for this one, so it is added to
+    the graph's node invocations here (Dagster merges invocation tags into each step's tags)."""
+    graph = job.graph
+    counts = downstream_counts(graph)
+    dependencies = {
+        (key if isinstance(key, NodeInvocation) else NodeInvocation(key))._replace(
+            tags={PRIORITY_TAG: str(counts[key.alias or key.name] if isinstance(key, NodeInvocation) else counts[key])}
+        ): deps
+        for key, deps in graph.dependencies.items()
+    }
+    prioritised = dg.GraphDefinition(
+        name=graph.name, description=graph.description, node_defs=graph.node_defs, dependencies=dependencies,
+        input_mappings=graph.input_mappings, output_mappings=graph.output_mappings, config=graph.config_mapping,
+        tags=graph.tags, input_assets=graph.input_assets,
+    )
+    # JobDefinition has no public way to swap its graph and keep everything else (resources, hooks,
+    # asset layer); Dagster's own with_hooks/with_executor_def go through _copy, as this does
+    return job._copy(graph_def=prioritised)
+
+
 def build_definitions(env: str = ENV, project: Path = PROJECT) -> dg.Definitions:
     location = KedroProjectTranslator(env=env, project_path=project).to_dagster()
     return dg.Definitions(
         assets=list(location.named_assets.values()),
-        jobs=list(location.named_jobs.values()),
+        jobs=[critical_path_first(job) for job in location.named_jobs.values()],
         sensors=list(location.named_sensors.values()),
         # each job carries its own resources (kedro_run, mlflow, one IO manager per dataset); these
         # serve the assets, and `io_manager` a MemoryDataset, should one ever appear between nodes

@@ -80,6 +80,43 @@ def test_the_dag_ran_as_separate_concurrent_steps(runs):
     assert len(set(re.findall(r" - (\d+) - \w+ - STEP_START", log))) >= len(steps)  # a process per step
 
 
+def test_steps_with_more_work_behind_them_start_first(runs):
+    """The expert shards (every trajectory method waits on them) start before DataDAM's distillation
+    and the full-data evaluation, which are ready at the same moment but have little downstream:
+    without priorities the executor started those first."""
+    _, _, log = runs
+    started = re.findall(r" - (\w+) - STEP_START", log)
+    first = {step: started.index(step) for step in set(started)}
+    for shard in ("train_experts_shard_0", "train_experts_shard_1"):
+        assert first[shard] < first["datadam__distill"], started
+        assert first[shard] < first["full_data__evaluate"], started
+
+
+def test_priority_is_the_number_of_ops_downstream():
+    import dagster as dg
+
+    from ddforge.definitions import critical_path_first
+
+    @dg.op
+    def source():
+        return 1
+
+    @dg.op
+    def step(x):
+        return x
+
+    @dg.job
+    def chain():
+        a = source()
+        step.alias("long_1")(step.alias("long_2")(step.alias("long_3")(a)))
+        step.alias("short")(a)
+
+    job = critical_path_first(chain)
+    tags = {node.name: node.tags.get("dagster/priority") for node in job.graph.nodes}
+    assert tags == {"source": "4", "long_3": "2", "long_2": "1", "long_1": "0", "short": "0"}
+    assert chain.execute_in_process().success and job.execute_in_process().success
+
+
 def test_same_catalog_outputs_as_kedro_run(runs):
     kedro_root, dagster_root, _ = runs
     assert _outputs(dagster_root) == _outputs(kedro_root)
