@@ -24,7 +24,8 @@ as `bash scripts/run.sh` runs it). The variants' order alternates from round to 
 stretch of this shared machine does not land on one variant only. Printed per variant: each run's
 wall seconds, the median, the paired ratio kedro / variant (> 1: faster than `kedro run`), whether
 the accuracy table (test accuracy of every set in comparison.csv) equals `kedro run`'s, and for the
-Dagster runs the step start-up (Dagster's STEP_WORKER_STARTING to STEP_START, per step). Results:
+Dagster runs the step start-up (Dagster's STEP_WORKER_STARTING to STEP_START, per step), how long two
+steps ran at once, and when the expert shards started. Results:
 data/08_reporting/scale_out/results.json.
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from allocator_env import scripts_preload  # benchmarks/: the allocator scripts/run.sh runs with
 from fidelity import latest  # benchmarks/: a versioned catalog entry's newest file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +51,8 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 OUT = ROOT / "data" / "08_reporting" / "scale_out"
 VARIANTS = ("kedro", "dagster", "dagster_all_cores", "kedro_one_thread")
 STAGES = {"ci": ("ci", "default"), "experts": ("local", "experts"), "default": ("local", "default")}
-BASE_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
+# both sides with the allocator scripts/run.sh and scripts/run_dagster.sh preload (tcmalloc where installed)
+BASE_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true", **scripts_preload()}
 
 
 def fresh_project(parent: Path, env: str) -> Path:
@@ -94,24 +97,36 @@ def distill_threads(root: Path) -> list[int]:
     return [torch.load(latest(p), weights_only=False)["meta"]["provenance"]["machine"]["torch_threads"] for p in sets]
 
 
-def step_startups(home: Path) -> list[float]:
-    """Seconds from Dagster launching each step's process to the step starting, from the run's event log."""
+def step_timeline(home: Path) -> dict:
+    """From the Dagster run's event log: seconds from launching each step's process to the step
+    starting; each step's start and end, in seconds after the run started; and how long two or more
+    steps ran at once."""
     from dagster import DagsterInstance
 
     instance = DagsterInstance.from_config(str(home))
-    seconds = []
+    startups, spans = [], {}
     for record in instance.get_runs():
-        launched, started = {}, {}
+        launched, started, ended, run_start = {}, {}, {}, None
         for entry in instance.all_logs(record.run_id):
             event = entry.dagster_event
             if event is None:
                 continue
-            if event.event_type_value == "STEP_WORKER_STARTING":
+            kind = event.event_type_value
+            if kind == "RUN_START":
+                run_start = entry.timestamp
+            elif kind == "STEP_WORKER_STARTING":
                 launched[event.step_key] = entry.timestamp
-            elif event.event_type_value == "STEP_START":
+            elif kind == "STEP_START":
                 started[event.step_key] = entry.timestamp
-        seconds += [started[k] - launched[k] for k in started if k in launched]
-    return seconds
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                ended[event.step_key] = entry.timestamp
+        startups += [started[k] - launched[k] for k in started if k in launched]
+        origin = run_start or min(started.values(), default=0.0)
+        spans |= {k: (started[k] - origin, ended[k] - origin) for k in started if k in ended}
+    edges = sorted({t for span in spans.values() for t in span})
+    overlap = sum(b - a for a, b in zip(edges, edges[1:])
+                  if sum(s <= a and b <= e for s, e in spans.values()) >= 2)
+    return {"step_startup_seconds": startups, "step_spans": spans, "seconds_two_or_more_steps": overlap}
 
 
 def one_run(stage: str, variant: str, scratch: Path, logs: Path, tag: str) -> dict:
@@ -139,7 +154,7 @@ def one_run(stage: str, variant: str, scratch: Path, logs: Path, tag: str) -> di
     result = {"stage": stage, "variant": variant, "seconds": seconds, "accuracy": accuracy_table(root),
               "torch_threads_in_distillation": distill_threads(root)}
     if variant.startswith("dagster"):
-        result["step_startup_seconds"] = step_startups(root / ".dagster")
+        result |= step_timeline(root / ".dagster")
     print(f"[scale-out] {tag}: {seconds:.1f} s", flush=True)
     shutil.rmtree(root)
     return result
@@ -168,6 +183,12 @@ def summarise(results: list[dict]) -> str:
                     line += (f"   step start-up median {statistics.median(startups):.2f} s, "
                              f"max {max(startups):.2f} s over {len(startups)} steps")
             lines.append(line)
+            for r in mine:
+                if r.get("step_spans"):
+                    shards = [span[0] for step, span in r["step_spans"].items() if step.startswith("train_experts")]
+                    lines.append(f"  {variant} {r['seconds']:.0f} s run: steps ran two at a time for "
+                                 f"{r['seconds_two_or_more_steps']:.0f} s; expert shards started at "
+                                 + ", ".join(f"{t:.0f}" for t in sorted(shards)) + " s after the run's start")
         differing = {v: r["accuracy"] for v in VARIANTS for r in runs if r["variant"] == v
                      and reference and r["accuracy"] != reference[0]["accuracy"]}
         for variant, table in differing.items():
