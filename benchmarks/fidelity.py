@@ -35,6 +35,17 @@ METHODS = ("datadam", "datm", "iadd", "mtt", "seqmatch")
 # Fashion-MNIST anchors (methods.md §7): ConvNet width 128; DC and DSA are the only published distillation figures
 ANCHORS = {"DC": {1: 70.5, 10: 82.3, 50: 83.6}, "DSA": {1: 70.6, 10: 84.6, 50: 88.7}}
 FULL_DATA_ANCHOR = 93.5
+SETTINGS_SHOWN = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn", "norm")
+
+
+def full_data_of(results: dict[int, dict], extra_params: str) -> dict | None:
+    """An earlier run's full-data evaluation, if one was collected and the extra `--params` only touch
+    the methods' own settings (`<method>.*`), which the full-data baseline does not read."""
+    keys = [item.split("=", 1)[0] for item in extra_params.split(",") if item]
+    if any(key.split(".", 1)[0] not in METHODS for key in keys):
+        return None
+    return next((r["evaluations"]["full_data"] for r in results.values() if "full_data" in r.get("evaluations", {})),
+                None)
 
 
 def kedro_run(env: str, params: str, pipelines: str | None, log_path: Path) -> float:
@@ -130,7 +141,12 @@ def render(env: str, results: dict[int, dict], figure: Path, command: str) -> st
     ipcs = sorted(results)
     full = results[ipcs[0]]["evaluations"]["full_data"]
     full_acc, full_std = accuracy(full)
-    lines = [BEGIN.format(env=env), "", f"Reproduce: `{command}`", ""]
+    commands = {results[i].get("command", command) for i in ipcs}
+    lines = [BEGIN.format(env=env), ""]
+    if len(commands) == 1:
+        lines += [f"Reproduce: `{commands.pop()}`", ""]
+    else:   # columns from separate invocations (e.g. one IPC rerun with other settings)
+        lines += ["Reproduce, per IPC:", ""] + [f"- IPC {i}: `{results[i].get('command', command)}`" for i in ipcs] + [""]
     header = "| method | " + " | ".join(f"IPC {i}" for i in ipcs) + " |"
     lines += ["Test accuracy (%), mean ± std over the evaluation networks, final synthetic set:", "", header,
               "|---|" + "---|" * len(ipcs)]
@@ -175,14 +191,17 @@ def render(env: str, results: dict[int, dict], figure: Path, command: str) -> st
 
     lines += ["", "Iterations, distillation wall time and how flat the loss ended (change of the mean loss over "
               "the last fifth of the iterations against the fifth before; SeqMatch: over its last subset):", "",
-              "| IPC | method | iterations | distillation (s) | loss, last fifth vs previous |", "|---|---|---|---|---|"]
+              "| IPC | method | iterations | distillation (s) | loss, last fifth vs previous | settings |",
+              "|---|---|---|---|---|---|"]
     for i in ipcs:
         for method, info in results[i]["methods"].items():
             loss = info["loss"]
             if info.get("stages"):
                 loss = loss[-(len(loss) // len(info["stages"])):]
+            cfg = info.get("config", {})
+            settings = ", ".join(f"{k} {cfg[k]}" for k in SETTINGS_SHOWN if k in cfg)
             lines.append(f"| {i} | {method} | {len(info['loss'])} | {info['distill_seconds']} | "
-                         f"{100 * flattening(loss):+.1f} % |")
+                         f"{100 * flattening(loss):+.1f} % | {settings} |")
     lines += ["", "Wall time of each `kedro run`: " + ", ".join(
         f"IPC {i} {results[i]['wall_seconds'] / 60:.1f} min" for i in ipcs) + ".", "",
         f"![matching loss per iteration]({figure.relative_to(DOC.parent)})", "", END.format(env=env)]
@@ -208,31 +227,47 @@ def main() -> None:
                    help="trajectory-matching iterations per IPC (SeqMatch: per subset)")
     p.add_argument("--params", default="", help="extra --params for every run, e.g. network.width=64")
     p.add_argument("--render-only", action="store_true")
-    p.add_argument("--rerun", action="store_true", help="run every IPC again, even one with results")
+    p.add_argument("--rerun", type=int, nargs="*", default=None, metavar="IPC",
+                   help="run these IPCs again even if they have results (no value: every IPC)")
     args = p.parse_args()
     if len(args.iterations) != len(args.ipc):
         p.error("give one --iterations value per --ipc")
     out = ROOT / "data" / "08_reporting" / "fidelity" / args.env
+    rerun = set(args.ipc if args.rerun == [] else args.rerun or [])
     results: dict[int, dict] = {}
     for ipc, iterations in zip(args.ipc, args.iterations):
         ipc_dir = out / f"ipc{ipc}"
         done = ipc_dir / "results.json"
-        if args.render_only or (done.exists() and not args.rerun):   # a finished IPC is kept (resume)
+        if args.render_only or (done.exists() and ipc not in rerun):   # a finished IPC is kept (resume)
             results[ipc] = json.loads(done.read_text())
+            # results from before the command was recorded per IPC: that run had no extra --params
+            results[ipc].setdefault("command", f"python benchmarks/fidelity.py --env {args.env} --ipc {ipc} "
+                                               f"--iterations {iterations}")
             print(f"[fidelity] IPC {ipc}: results of an earlier run ({done.relative_to(ROOT)})", flush=True)
+    for ipc, iterations in zip(args.ipc, args.iterations):
+        if ipc in results:
             continue
+        ipc_dir = out / f"ipc{ipc}"
         ipc_dir.mkdir(parents=True, exist_ok=True)
-        params = ",".join(x for x in [f"ipc={ipc}", f"trajectory_matching.iterations={iterations}",
-                                      f"trajectory_matching.snapshot_every={iterations}", args.params] if x)
-        # the full-data baseline does not depend on the IPC: trained by the first run, read from file after
-        pipelines = None if not results else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
+        # per method, so that a method's `preset` (whose rows carry the papers' 5000+ iterations) does not win
+        loop = [f"{m}.distill.{key}={iterations}" for m in TRAJECTORY_METHODS for key in ("iterations", "snapshot_every")]
+        params = ",".join(x for x in [f"ipc={ipc}", *loop, args.params] if x)
+        # the full-data baseline does not depend on the IPC or a method's settings: trained by the first
+        # run, read back from an earlier run's file after (restored into the catalog's path)
+        reuse = full_data_of(results, args.params)
+        pipelines = None if reuse is None else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
+        if reuse is not None:
+            (ROOT / "data" / "08_reporting" / "evaluation" / "full_data.json").write_text(json.dumps(reuse))
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
         results[ipc] = collect(ipc_dir, seconds)
+        results[ipc]["command"] = (f"python benchmarks/fidelity.py --env {args.env} --ipc {ipc} --iterations {iterations}"
+                                   + (f' --params "{args.params}"' if args.params else ""))
+        (ipc_dir / "results.json").write_text(json.dumps(results[ipc]))
     figure = ROOT / "docs" / "figures" / f"fidelity_{args.env}_loss.png"
     loss_figure(results, figure)
     iterations = " ".join(map(str, args.iterations))
     command = (f"python benchmarks/fidelity.py --env {args.env} --ipc {' '.join(map(str, args.ipc))} "
-               f"--iterations {iterations}" + (f" --params {args.params}" if args.params else ""))
+               f"--iterations {iterations}" + (f' --params "{args.params}"' if args.params else ""))
     write_block(render(args.env, results, figure, command), args.env)
     print(f"[fidelity] wrote {DOC.relative_to(ROOT)} and {figure.relative_to(ROOT)}", flush=True)
 

@@ -95,12 +95,11 @@ def critical_path_first(job: dg.JobDefinition) -> dg.JobDefinition:
     the graph's node invocations here (Dagster merges invocation tags into each step's tags)."""
     graph = job.graph
     counts = downstream_counts(graph)
-    dependencies = {
-        (key if isinstance(key, NodeInvocation) else NodeInvocation(key))._replace(
-            tags={PRIORITY_TAG: str(counts[key.alias or key.name] if isinstance(key, NodeInvocation) else counts[key])}
-        ): deps
-        for key, deps in graph.dependencies.items()
-    }
+    dependencies = {}
+    for key, deps in graph.dependencies.items():
+        node = key if isinstance(key, NodeInvocation) else NodeInvocation(key)
+        priority = counts[node.alias or node.name]
+        dependencies[node._replace(tags={**(node.tags or {}), PRIORITY_TAG: str(priority)})] = deps
     prioritised = dg.GraphDefinition(
         name=graph.name, description=graph.description, node_defs=graph.node_defs, dependencies=dependencies,
         input_mappings=graph.input_mappings, output_mappings=graph.output_mappings, config=graph.config_mapping,
