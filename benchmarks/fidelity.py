@@ -257,7 +257,9 @@ def main() -> None:
         reuse = full_data_of(results, args.params)
         pipelines = None if reuse is None else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
         if reuse is not None:
-            (ROOT / "data" / "08_reporting" / "evaluation" / "full_data.json").write_text(json.dumps(reuse))
+            restored = ROOT / "data" / "08_reporting" / "evaluation" / "full_data.json"
+            restored.parent.mkdir(parents=True, exist_ok=True)
+            restored.write_text(json.dumps(reuse))
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
         results[ipc] = collect(ipc_dir, seconds)
         results[ipc]["command"] = (f"python benchmarks/fidelity.py --env {args.env} --ipc {ipc} --iterations {iterations}"
