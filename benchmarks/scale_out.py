@@ -6,7 +6,8 @@
 
 Needs the dagster extra (`pip install -e ".[dagster]"`). Every run starts from a fresh copy of the
 project (conf/ without conf/local, pyproject.toml) in a scratch folder, so no checkpoint, expert
-buffer or evaluation of another run is reused; the code is the installed package. The variants:
+buffer or evaluation of another run is reused; the code is the installed package, and every run has
+the allocator scripts/run.sh preloads (tcmalloc where installed). The variants:
 
     kedro              `kedro run --env <env>`: one process, torch's default threads (one per core)
     kedro_one_thread   the same with OMP_NUM_THREADS=1 (the thread count of the Dagster steps, to tell

@@ -69,3 +69,28 @@ def test_latest_reads_a_versioned_catalog_entry_at_its_newest_version(tmp_path):
     plain = tmp_path / "report_warnings.json"
     plain.write_text("{}")
     assert fidelity.latest(plain) == plain
+
+
+def test_full_data_is_reused_only_when_the_extra_params_touch_methods_alone():
+    results = _results({10: {"mtt": 0.8, "random_real": 0.7, "full_data": 0.9}})
+    full = results[10]["evaluations"]["full_data"]
+    assert fidelity.full_data_of(results, "") is full
+    assert fidelity.full_data_of(results, "mtt.distill.preset=cifar10,seqmatch.distill.max_start_epoch=6") is full
+    # the network or the evaluation change the full-data baseline: train it again
+    assert fidelity.full_data_of(results, "mtt.distill.preset=cifar10,network.width=64") is None
+    assert fidelity.full_data_of(results, "evaluation.full_data.epochs=20") is None
+    assert fidelity.full_data_of({}, "") is None
+
+
+def test_columns_from_separate_runs_show_each_its_own_command_and_settings():
+    results = _results({1: {"mtt": 0.72, "random_real": 0.5, "full_data": 0.9},
+                        10: {"mtt": 0.8, "random_real": 0.7, "full_data": 0.9}})
+    for ipc in results:
+        results[ipc]["evaluations"].update({m: _evaluation(0.7) for m in fidelity.METHODS if m != "mtt"})
+    results[1]["command"] = "python benchmarks/fidelity.py --ipc 1 --params mtt.distill.preset=cifar10"
+    results[10]["command"] = "python benchmarks/fidelity.py --ipc 10"
+    results[1]["methods"]["mtt"]["config"] = {"syn_steps": 50, "max_start_epoch": 2, "lr_lr": 1e-07}
+    block = fidelity.render("test_env", results, fidelity.DOC.parent / "figures" / "x.png", "cmd")
+    assert "- IPC 1: `python benchmarks/fidelity.py --ipc 1 --params mtt.distill.preset=cifar10`" in block
+    assert "- IPC 10: `python benchmarks/fidelity.py --ipc 10`" in block and "`cmd`" not in block
+    assert "| 1 | mtt | 20 | 12.5 | -50.0 % | syn_steps 50, max_start_epoch 2, lr_lr 1e-07 |" in block
