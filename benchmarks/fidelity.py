@@ -35,7 +35,9 @@ METHODS = ("datadam", "datm", "iadd", "mtt", "seqmatch")
 # Fashion-MNIST anchors (methods.md §7): ConvNet width 128; DC and DSA are the only published distillation figures
 ANCHORS = {"DC": {1: 70.5, 10: 82.3, 50: 83.6}, "DSA": {1: 70.6, 10: 84.6, 50: 88.7}}
 FULL_DATA_ANCHOR = 93.5
-SETTINGS_SHOWN = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn", "norm")
+# the settings the table shows per method (DataDAM matches no trajectory: its own keys)
+SETTINGS_SHOWN = {"datadam": ("lr_img", "batch_real", "power", "task_balance", "norm")}
+TRAJECTORY_SETTINGS = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
 
 
 def full_data_of(results: dict[int, dict], extra_params: str) -> dict | None:
@@ -199,7 +201,8 @@ def render(env: str, results: dict[int, dict], figure: Path, command: str) -> st
             if info.get("stages"):
                 loss = loss[-(len(loss) // len(info["stages"])):]
             cfg = info.get("config", {})
-            settings = ", ".join(f"{k} {cfg[k]}" for k in SETTINGS_SHOWN if k in cfg)
+            shown = SETTINGS_SHOWN.get(method, TRAJECTORY_SETTINGS)
+            settings = ", ".join(f"{k} {cfg[k]}" for k in shown if k in cfg)
             lines.append(f"| {i} | {method} | {len(info['loss'])} | {info['distill_seconds']} | "
                          f"{100 * flattening(loss):+.1f} % | {settings} |")
     lines += ["", "Wall time of each `kedro run`: " + ", ".join(
