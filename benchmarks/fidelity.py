@@ -4,12 +4,18 @@
     python benchmarks/fidelity.py --env paper_fmnist --ipc 1 10 50 --iterations 5000 5000 5000   # GPU tier
     python benchmarks/fidelity.py --render-only         # rewrite the doc from the collected results
 
+    python benchmarks/fidelity.py --ipc 1 10 --iterations 500 100 --rerun 1 --params "mtt.distill.preset=cifar10"
+                                                        # IPC 1 again with other method settings, IPC 10 kept
+
 An IPC whose results are already collected is not run again (a stopped harness resumes; `--rerun`
-forces it), and the distillation checkpoints make an interrupted `kedro run` resume too.
+forces every IPC, `--rerun N` one), and the distillation checkpoints make an interrupted `kedro run`
+resume too.
 
 It drives the Kedro pipeline as a user runs it (`kedro run --env <env> --params ipc=N,...`), one run per
 IPC; the first run trains the experts and the full-data baseline, later runs reuse both (the experts'
-checkpoints, the full-data evaluation file). After each run it keeps that run's evaluations, report and
+checkpoints; the full-data evaluation, also from an earlier invocation's collected results as long as
+`--params` only touch `<method>.*` keys; after editing the environment's data, network or evaluation
+settings, run every IPC again with `--rerun`). After each run it keeps that run's evaluations, report and
 per-method loss history under data/08_reporting/fidelity/<env>/ipc<N>/, then writes the table, the loss
 curves and the targets between the markers of docs/fidelity.md. Everything the run logs also goes to
 MLflow (matching-loss curve, iterations and distillation seconds per method).
