@@ -79,8 +79,9 @@ def latest(path: Path) -> Path:
     return max(path.glob(f"*/{path.name}")) if path.is_dir() else path
 
 
-def collect(ipc_dir: Path, wall_seconds: float) -> dict:
-    """This run's evaluations, report and each method's loss history, copied out of the catalog's paths."""
+def collect(ipc_dir: Path, wall_seconds: float, command: str) -> dict:
+    """This run's evaluations, report and each method's loss history, copied out of the catalog's
+    paths, with the harness command that reproduces this IPC alone."""
     reporting = ROOT / "data" / "08_reporting"
     for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
         shutil.copy(latest(reporting / name), ipc_dir / name)
@@ -93,7 +94,7 @@ def collect(ipc_dir: Path, wall_seconds: float) -> dict:
                            "distill_seconds": meta.get("distill_seconds"),
                            "config": meta.get("config", {}), "stages": synthetic.get("stages")}
     evaluations = {p.stem: json.loads(p.read_text()) for p in sorted((ipc_dir / "evaluation").glob("*.json"))}
-    result = {"wall_seconds": wall_seconds, "methods": methods, "evaluations": evaluations}
+    result = {"wall_seconds": wall_seconds, "methods": methods, "evaluations": evaluations, "command": command}
     (ipc_dir / "results.json").write_text(json.dumps(result))
     return result
 
@@ -270,10 +271,8 @@ def main() -> None:
             restored.parent.mkdir(parents=True, exist_ok=True)
             restored.write_text(json.dumps(reuse))
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
-        results[ipc] = collect(ipc_dir, seconds)
-        results[ipc]["command"] = (f"python benchmarks/fidelity.py --env {args.env} --ipc {ipc} --iterations {iterations}"
-                                   + (f' --params "{args.params}"' if args.params else ""))
-        (ipc_dir / "results.json").write_text(json.dumps(results[ipc]))
+        results[ipc] = collect(ipc_dir, seconds, f"python benchmarks/fidelity.py --env {args.env} --ipc {ipc} "
+                               f"--iterations {iterations}" + (f' --params "{args.params}"' if args.params else ""))
     figure = ROOT / "docs" / "figures" / f"fidelity_{args.env}_loss.png"
     loss_figure(results, figure)
     iterations = " ".join(map(str, args.iterations))
