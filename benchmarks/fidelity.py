@@ -4,7 +4,7 @@
     python benchmarks/fidelity.py --env paper_fmnist --ipc 1 10 50 --iterations 5000 5000 5000   # GPU tier
     python benchmarks/fidelity.py --render-only         # rewrite the doc from the collected results
 
-    python benchmarks/fidelity.py --ipc 1 10 --iterations 500 100 --rerun 1 --params "mtt.distill.preset=cifar10"
+    python benchmarks/fidelity.py --ipc 1 10 --iterations 500 100 --rerun 1 --ipc-params "1=mtt.distill.preset=cifar10"
                                                         # IPC 1 again with other method settings, IPC 10 kept
 
 An IPC whose results are already collected is not run again (a stopped harness resumes; `--rerun`
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -79,9 +80,9 @@ def latest(path: Path) -> Path:
     return max(path.glob(f"*/{path.name}")) if path.is_dir() else path
 
 
-def collect(ipc_dir: Path, wall_seconds: float, command: str) -> dict:
+def collect(ipc_dir: Path, wall_seconds: float, iterations: int, extra_params: str) -> dict:
     """This run's evaluations, report and each method's loss history, copied out of the catalog's
-    paths, with the harness command that reproduces this IPC alone."""
+    paths, with the iterations and extra `--params` it ran with (the table's command is made of them)."""
     reporting = ROOT / "data" / "08_reporting"
     for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
         shutil.copy(latest(reporting / name), ipc_dir / name)
@@ -94,7 +95,8 @@ def collect(ipc_dir: Path, wall_seconds: float, command: str) -> dict:
                            "distill_seconds": meta.get("distill_seconds"),
                            "config": meta.get("config", {}), "stages": synthetic.get("stages")}
     evaluations = {p.stem: json.loads(p.read_text()) for p in sorted((ipc_dir / "evaluation").glob("*.json"))}
-    result = {"wall_seconds": wall_seconds, "methods": methods, "evaluations": evaluations, "command": command}
+    result = {"wall_seconds": wall_seconds, "methods": methods, "evaluations": evaluations,
+              "iterations": iterations, "params": extra_params}
     (ipc_dir / "results.json").write_text(json.dumps(result))
     return result
 
@@ -146,16 +148,33 @@ def loss_figure(results: dict[int, dict], path: Path) -> None:
     plt.close(fig)
 
 
-def render(env: str, results: dict[int, dict], figure: Path, command: str) -> str:
+def run_settings(ipc: int, result: dict) -> tuple[int, str]:
+    """The iterations and extra `--params` one IPC's results were made with. Results collected before
+    these were stored hold the harness command that made them: read it back with the harness's parser."""
+    if "iterations" in result:
+        return result["iterations"], result["params"]
+    args = build_parser().parse_args(shlex.split(result["command"])[2:])
+    return args.iterations[args.ipc.index(ipc)], params_per_ipc(args)[ipc]
+
+
+def reproduce(env: str, results: dict[int, dict]) -> str:
+    """One command that makes every column as it was made (columns may differ in their `--params`)."""
+    ipcs = sorted(results)
+    settings = {i: run_settings(i, results[i]) for i in ipcs}
+    command = (f"python benchmarks/fidelity.py --env {env} --ipc {' '.join(map(str, ipcs))} "
+               f"--iterations {' '.join(str(settings[i][0]) for i in ipcs)}")
+    params = {extra for _, extra in settings.values()}
+    if len(params) == 1:
+        shared = params.pop()
+        return command + (f' --params "{shared}"' if shared else "")
+    return command + " --ipc-params " + " ".join(f'"{i}={extra}"' for i, (_, extra) in settings.items() if extra)
+
+
+def render(env: str, results: dict[int, dict], figure: Path) -> str:
     ipcs = sorted(results)
     full = results[ipcs[0]]["evaluations"]["full_data"]
     full_acc, full_std = accuracy(full)
-    commands = {results[i].get("command", command) for i in ipcs}
-    lines = [BEGIN.format(env=env), ""]
-    if len(commands) == 1:
-        lines += [f"Reproduce: `{commands.pop()}`", ""]
-    else:   # columns from separate invocations (e.g. one IPC rerun with other settings)
-        lines += ["Reproduce, per IPC:", ""] + [f"- IPC {i}: `{results[i].get('command', command)}`" for i in ipcs] + [""]
+    lines = [BEGIN.format(env=env), "", f"Reproduce: `{reproduce(env, results)}`", ""]
     header = "| method | " + " | ".join(f"IPC {i}" for i in ipcs) + " |"
     lines += ["Test accuracy (%), mean ± std over the evaluation networks, final synthetic set:", "", header,
               "|---|" + "---|" * len(ipcs)]
@@ -229,19 +248,38 @@ def write_block(block: str, env: str) -> None:
     DOC.write_text(text)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="fidelity_cpu")
     p.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
     p.add_argument("--iterations", type=int, nargs="+", default=[500, 100],
                    help="trajectory-matching iterations per IPC (SeqMatch: per subset)")
     p.add_argument("--params", default="", help="extra --params for every run, e.g. network.width=64")
+    p.add_argument("--ipc-params", nargs="+", default=[], metavar="IPC=PARAMS",
+                   help='extra --params for one IPC\'s run, after --params, e.g. "1=mtt.distill.preset=cifar10"')
     p.add_argument("--render-only", action="store_true")
     p.add_argument("--rerun", type=int, nargs="*", default=None, metavar="IPC",
                    help="run these IPCs again even if they have results (no value: every IPC)")
+    return p
+
+
+def params_per_ipc(args: argparse.Namespace) -> dict[int, str]:
+    """Each IPC's extra `--params`: the shared ones, then its own from `--ipc-params`."""
+    own: dict[int, str] = {}
+    for item in args.ipc_params:
+        ipc, _, extra = item.partition("=")
+        if not ipc.strip().isdigit() or int(ipc) not in args.ipc or not extra:
+            raise SystemExit(f"--ipc-params {item!r}: expected IPC=PARAMS with IPC one of --ipc {args.ipc}")
+        own[int(ipc)] = ",".join(x for x in (own.get(int(ipc)), extra) if x)
+    return {ipc: ",".join(x for x in (args.params, own.get(ipc)) if x) for ipc in args.ipc}
+
+
+def main() -> None:
+    p = build_parser()
     args = p.parse_args()
     if len(args.iterations) != len(args.ipc):
         p.error("give one --iterations value per --ipc")
+    extra_params = params_per_ipc(args)
     out = ROOT / "data" / "08_reporting" / "fidelity" / args.env
     rerun = set(args.ipc if args.rerun == [] else args.rerun or [])
     results: dict[int, dict] = {}
@@ -261,24 +299,20 @@ def main() -> None:
         ipc_dir.mkdir(parents=True, exist_ok=True)
         # per method, so that a method's `preset` (whose rows carry the papers' 5000+ iterations) does not win
         loop = [f"{m}.distill.{key}={iterations}" for m in TRAJECTORY_METHODS for key in ("iterations", "snapshot_every")]
-        params = ",".join(x for x in [f"ipc={ipc}", *loop, args.params] if x)
+        params = ",".join(x for x in [f"ipc={ipc}", *loop, extra_params[ipc]] if x)
         # the full-data baseline does not depend on the IPC or a method's settings: trained by the first
         # run, read back from an earlier run's file after (restored into the catalog's path)
-        reuse = full_data_of(results, args.params)
+        reuse = full_data_of(results, extra_params[ipc])
         pipelines = None if reuse is None else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
         if reuse is not None:
             restored = ROOT / "data" / "08_reporting" / "evaluation" / "full_data.json"
             restored.parent.mkdir(parents=True, exist_ok=True)
             restored.write_text(json.dumps(reuse))
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
-        results[ipc] = collect(ipc_dir, seconds, f"python benchmarks/fidelity.py --env {args.env} --ipc {ipc} "
-                               f"--iterations {iterations}" + (f' --params "{args.params}"' if args.params else ""))
+        results[ipc] = collect(ipc_dir, seconds, iterations, extra_params[ipc])
     figure = ROOT / "docs" / "figures" / f"fidelity_{args.env}_loss.png"
     loss_figure(results, figure)
-    iterations = " ".join(map(str, args.iterations))
-    command = (f"python benchmarks/fidelity.py --env {args.env} --ipc {' '.join(map(str, args.ipc))} "
-               f"--iterations {iterations}" + (f' --params "{args.params}"' if args.params else ""))
-    write_block(render(args.env, results, figure, command), args.env)
+    write_block(render(args.env, results, figure), args.env)
     print(f"[fidelity] wrote {DOC.relative_to(ROOT)} and {figure.relative_to(ROOT)}", flush=True)
 
 

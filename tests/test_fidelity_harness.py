@@ -19,7 +19,7 @@ def _results(ipc_acc: dict[int, dict[str, float]]) -> dict[int, dict]:
     out = {}
     for ipc, accs in ipc_acc.items():
         evaluations = {name: _evaluation(acc) for name, acc in accs.items()}
-        out[ipc] = {"wall_seconds": 600.0, "evaluations": evaluations,
+        out[ipc] = {"wall_seconds": 600.0, "evaluations": evaluations, "iterations": 20, "params": "",
                     "methods": {m: {"loss": [4.0] * 12 + [2.0] * 4 + [1.0] * 4, "distill_seconds": 12.5, "stages": None}
                                 for m in fidelity.METHODS}}
     return out
@@ -38,7 +38,7 @@ def test_targets_ior_and_hlr_from_known_accuracies(tmp_path):
     results[10]["evaluations"]["datm"]["hard_label"] = {"test": {"accuracy": {"mean": 0.60}}}
     # DataDAM on its own network: compared with a random real subset trained the same way (0.70, not 0.73)
     results[10]["evaluations"]["datadam"]["random_real_same_recipe"] = _evaluation(0.70)
-    block = fidelity.render("test_env", results, fidelity.DOC.parent / "figures" / "x.png", "cmd")
+    block = fidelity.render("test_env", results, fidelity.DOC.parent / "figures" / "x.png")
     assert "- IPC 1, mtt: 71.00 vs DSA's 70.6 → met" in block
     assert "- IPC 1, datm: 70.00 vs DSA's 70.6 → NOT met" in block
     # 84 - 73 = 11 points, 84 / 90 = 93.3 %: met; DATM 80 - 73 = 7 points: not met
@@ -82,15 +82,31 @@ def test_full_data_is_reused_only_when_the_extra_params_touch_methods_alone():
     assert fidelity.full_data_of({}, "") is None
 
 
-def test_columns_from_separate_runs_show_each_its_own_command_and_settings():
+def test_columns_run_with_different_params_are_reproduced_by_one_command():
     results = _results({1: {"mtt": 0.72, "random_real": 0.5, "full_data": 0.9},
                         10: {"mtt": 0.8, "random_real": 0.7, "full_data": 0.9}})
     for ipc in results:
         results[ipc]["evaluations"].update({m: _evaluation(0.7) for m in fidelity.METHODS if m != "mtt"})
-    results[1]["command"] = "python benchmarks/fidelity.py --ipc 1 --params mtt.distill.preset=cifar10"
-    results[10]["command"] = "python benchmarks/fidelity.py --ipc 10"
+    # IPC 1 collected before the settings were stored: only the command that made it is known
+    del results[1]["iterations"], results[1]["params"]
+    results[1]["command"] = ("python benchmarks/fidelity.py --env e --ipc 1 10 --iterations 500 100 --rerun 1 "
+                             '--params "mtt.distill.preset=cifar10,seqmatch.distill.max_start_epoch=6"')
+    results[10].update(iterations=300, params="")
     results[1]["methods"]["mtt"]["config"] = {"syn_steps": 50, "max_start_epoch": 2, "lr_lr": 1e-07}
-    block = fidelity.render("test_env", results, fidelity.DOC.parent / "figures" / "x.png", "cmd")
-    assert "- IPC 1: `python benchmarks/fidelity.py --ipc 1 --params mtt.distill.preset=cifar10`" in block
-    assert "- IPC 10: `python benchmarks/fidelity.py --ipc 10`" in block and "`cmd`" not in block
+    block = fidelity.render("e", results, fidelity.DOC.parent / "figures" / "x.png")
+    command = ("python benchmarks/fidelity.py --env e --ipc 1 10 --iterations 500 300 "
+               '--ipc-params "1=mtt.distill.preset=cifar10,seqmatch.distill.max_start_epoch=6"')
+    assert f"Reproduce: `{command}`" in block
     assert "| 1 | mtt | 20 | 12.5 | -50.0 % | syn_steps 50, max_start_epoch 2, lr_lr 1e-07 |" in block
+    # and that command gives each IPC the params its column was made with
+    args = fidelity.build_parser().parse_args(fidelity.shlex.split(command)[2:])
+    assert fidelity.params_per_ipc(args) == {1: "mtt.distill.preset=cifar10,seqmatch.distill.max_start_epoch=6",
+                                             10: ""}
+
+
+def test_shared_params_come_before_an_ipcs_own_and_a_stray_ipc_is_refused():
+    parse = fidelity.build_parser().parse_args
+    args = parse(["--ipc", "1", "10", "--params", "network.width=64", "--ipc-params", "10=mtt.distill.lr_lr=1e-6"])
+    assert fidelity.params_per_ipc(args) == {1: "network.width=64", 10: "network.width=64,mtt.distill.lr_lr=1e-6"}
+    with pytest.raises(SystemExit, match="50=mtt"):
+        fidelity.params_per_ipc(parse(["--ipc", "1", "10", "--ipc-params", "50=mtt.distill.lr_lr=1e-6"]))
