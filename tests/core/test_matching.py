@@ -214,3 +214,46 @@ def test_constant_memory_mode_runs_inside_the_matcher():
     before = matcher.images.detach().clone()
     assert matcher.step(0).applied
     assert not torch.equal(before, matcher.images.detach())
+
+
+class _ShrinkingLr:
+    """A distiller whose learned lr is multiplied by `factor` each step (the loop only reads it)."""
+
+    consecutive_nonfinite = nonfinite_total = 0
+
+    def __init__(self, factor: float):
+        self.factor, self.lr = factor, 1e-3
+
+    def step(self, iteration):
+        from ddforge.core.distill_loop import StepResult
+        self.lr *= self.factor
+        return StepResult(loss=1.0, start_epoch=0, expert=0, applied=True, finite=True)
+
+    def state_dict(self):
+        return {"lr": self.lr}
+
+    def load_state_dict(self, state):
+        self.lr = state["lr"]
+
+    def snapshot(self):
+        return {"images": torch.zeros(1), "labels": torch.zeros(1), "lr": self.lr}
+
+    def current_lr(self):
+        return self.lr
+
+
+def test_a_collapsing_learned_lr_is_warned_about_once_per_run_and_a_drifting_one_is_not(caplog, tmp_path):
+    kwargs = dict(label="mtt", run_key="k", checkpoint_every=2, snapshot_every=10, max_consecutive_nonfinite=3)
+    with caplog.at_level("WARNING", logger="ddforge.core.distill_loop"):
+        run_distillation(_ShrinkingLr(0.9), iterations=20, checkpoint_path=None, **kwargs)   # 0.9^20: 8x lower
+    assert not [r for r in caplog.records if "learned lr" in r.getMessage()]
+    ckpt = tmp_path / "ckpt.pt"
+    with caplog.at_level("WARNING", logger="ddforge.core.distill_loop"):
+        run_distillation(_ShrinkingLr(0.5), iterations=10, checkpoint_path=ckpt, **kwargs)
+        # 0.5^7 = 1/128 is the first step past 100x: iteration 6, counted from 0
+        warned = [r.getMessage() for r in caplog.records if "learned lr" in r.getMessage()]
+        assert len(warned) == 1 and "iteration 6" in warned[0] and "lr_lr" in warned[0]
+        caplog.clear()
+        run_distillation(_ShrinkingLr(0.5), iterations=12, checkpoint_path=ckpt, **kwargs)   # resumed
+    warned = [r.getMessage() for r in caplog.records if "learned lr" in r.getMessage()]
+    assert len(warned) == 1 and "iteration 6" in warned[0]   # said again in the resumed run's log, once
