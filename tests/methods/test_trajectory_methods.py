@@ -78,6 +78,36 @@ def test_iadd_weights_stay_positive_with_mean_one_and_change(tiny_context):
         assert m.extras()["importance"]["per_tensor"].shape == (len(m.layout.names),)
 
 
+def test_iadd_per_tensor_normalisation_keeps_every_tensors_share(tiny_context):
+    """Weights normalised over all elements can move a tensor's whole share to the others (the
+    classifier down to 0.000 in a default run); normalised within each tensor, none can be dropped."""
+    cfg = {**MATCH, "importance_granularity": "element", "lr_importance": 5.0}
+    shares = {}
+    for normalise in ("all", "tensor"):
+        m = METHODS["iadd"].build(tiny_context, resolve_config("iadd", {**cfg, "importance_normalise": normalise}))
+        with torch.no_grad():   # the first tensor's elements made ten times as heavy as the rest
+            m.raw_importance[: m.layout.numels[0]] = 10.0
+        shares[normalise] = m.per_tensor_importance()
+        w = m.element_weights().detach()
+        first = w[: m.layout.numels[0]]
+        assert (w > 0).all() and torch.allclose(first, first[0])
+    torch.testing.assert_close(shares["tensor"], torch.ones(len(shares["tensor"])))
+    assert shares["all"][0] > 2 and (shares["all"][1:] < 1).all()
+    with pytest.raises(ConfigError, match="plain MTT"):
+        METHODS["iadd"].build(tiny_context, resolve_config("iadd", {**MATCH, "importance_normalise": "tensor"}))
+
+
+def test_iadd_per_tensor_normalisation_still_learns_within_a_tensor(tiny_context):
+    cfg = {**MATCH, "importance_granularity": "element", "importance_normalise": "tensor", "lr_importance": 5.0}
+    m = METHODS["iadd"].build(tiny_context, resolve_config("iadd", cfg))
+    w0 = m.element_weights().detach().clone()
+    for it in range(4):
+        m.step(it)
+    w = m.element_weights().detach()
+    assert not torch.allclose(w, w0)
+    torch.testing.assert_close(m.per_tensor_importance(), torch.ones(len(m.layout.names)))
+
+
 def test_iadd_loss_uses_the_weights(tiny_context):
     m = METHODS["iadd"].build(tiny_context, resolve_config("iadd", MATCH))
     with torch.no_grad():

@@ -48,6 +48,10 @@ class FlatLayout:
         counts = torch.tensor(self.numels, device=per_tensor.device)
         return torch.repeat_interleave(per_tensor, counts)
 
+    def mean_per_tensor(self, flat: torch.Tensor) -> torch.Tensor:
+        """The mean of each parameter tensor's elements of a flat vector (differentiably)."""
+        return torch.stack([part.mean() for part in torch.split(flat, self.numels)])
+
 
 def flatten_parameters(module: nn.Module) -> torch.Tensor:
     """A detached copy (never a view of live weights: snapshots must not change afterwards)."""

@@ -2,9 +2,12 @@
 
 MTT whose matching loss weighs each network parameter by a learned importance w:
 ||w ⊙ (θ_N − θ*_{t+M})||² / ||θ*_t − θ*_{t+M}||². The paper's exact parameterisation is not public
-(§6.2); ASSUMPTION, following §6.3: w = softplus(r), renormalised to mean 1 over all parameter
-elements, so w stays positive and cannot collapse to 0; r is learned jointly with images and lr.
-Granularity: one weight per parameter tensor (default) or per element.
+(§6.2); ASSUMPTION, following §6.3: w = softplus(r), renormalised to mean 1, so w stays positive and
+cannot collapse to 0; r is learned jointly with images and lr. Granularity: one weight per parameter
+tensor (default) or per element. Normalisation: mean 1 over all elements (default), or mean 1 within
+each tensor (§6.3's per-layer option, element granularity only). Over all elements, the weights can
+shift a whole tensor's share to others: the loss then falls because a hard tensor (the classifier,
+on small sets) stops counting, not because the images match better (docs/fidelity.md).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ class ExtraConfig:
     importance_granularity: str = "tensor"   # tensor | element
     lr_importance: float = 0.1               # top of the range methods.md §6.3 suggests (1e-4 to 1e-1)
     momentum_importance: float = 0.5
+    importance_normalise: str = "all"        # all (mean 1 over every element) | tensor (mean 1 within each)
 
 
 class IADDMatcher(TrajectoryMatcher):
@@ -37,6 +41,11 @@ class IADDMatcher(TrajectoryMatcher):
         super().__init__(*args, **kwargs)
         if extra.importance_granularity not in ("tensor", "element"):
             raise ConfigError(f"importance_granularity must be 'tensor' or 'element', got {extra.importance_granularity!r}")
+        if extra.importance_normalise not in ("all", "tensor"):
+            raise ConfigError(f"importance_normalise must be 'all' or 'tensor', got {extra.importance_normalise!r}")
+        if extra.importance_normalise == "tensor" and extra.importance_granularity == "tensor":
+            raise ConfigError("importance_normalise 'tensor' with importance_granularity 'tensor' makes every weight "
+                              "1 (plain MTT): use importance_granularity 'element' to weigh elements within each tensor")
         self.extra = extra
         n = len(self.layout.numels) if extra.importance_granularity == "tensor" else self.layout.size
         self.raw_importance = torch.full((n,), _SOFTPLUS_INVERSE_OF_ONE, device=self.images.device, requires_grad=True)
@@ -50,12 +59,13 @@ class IADDMatcher(TrajectoryMatcher):
         w = F.softplus(self.raw_importance)
         if self.extra.importance_granularity == "tensor":
             w = self.layout.expand_per_tensor(w)
+        if self.extra.importance_normalise == "tensor":   # every tensor keeps its share: none can be dropped
+            return w / self.layout.expand_per_tensor(self.layout.mean_per_tensor(w))
         return w / w.mean()
 
     def per_tensor_importance(self) -> torch.Tensor:
         """Mean weight of each parameter tensor (what the report plots per layer)."""
-        w = self.element_weights().detach().cpu()
-        return torch.stack([w[o : o + k].mean() for o, k in zip(self.layout.offsets, self.layout.numels)])
+        return self.layout.mean_per_tensor(self.element_weights().detach().cpu())
 
     def extras(self) -> dict:
         per_tensor = self.per_tensor_importance()
