@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="fidelity_cpu")
     p.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
-    p.add_argument("--iterations", type=int, nargs="+", default=[500, 100],
+    p.add_argument("--iterations", type=int, nargs="+", default=[500, 300],
                    help="trajectory-matching iterations per IPC (SeqMatch: per subset)")
     p.add_argument("--params", default="", help="extra --params for every run, e.g. network.width=64")
     p.add_argument("--ipc-params", nargs="+", default=[], metavar="IPC=PARAMS",
