@@ -42,9 +42,10 @@ METHODS = ("datadam", "datm", "iadd", "mtt", "seqmatch")
 # Fashion-MNIST anchors (methods.md §7): ConvNet width 128; DC and DSA are the only published distillation figures
 ANCHORS = {"DC": {1: 70.5, 10: 82.3, 50: 83.6}, "DSA": {1: 70.6, 10: 84.6, 50: 88.7}}
 FULL_DATA_ANCHOR = 93.5
-# the settings the table shows per method (DataDAM matches no trajectory: its own keys)
-SETTINGS_SHOWN = {"datadam": ("lr_img", "batch_real", "power", "task_balance", "norm")}
+# the settings the table shows per method (DataDAM matches no trajectory: its own keys; IADD adds its weights)
 TRAJECTORY_SETTINGS = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
+SETTINGS_SHOWN = {"datadam": ("lr_img", "batch_real", "power", "task_balance", "norm"),
+                  "iadd": TRAJECTORY_SETTINGS + ("importance_granularity", "importance_normalise", "lr_importance")}
 
 
 def full_data_of(results: dict[int, dict], extra_params: str) -> dict | None:

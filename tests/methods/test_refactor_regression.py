@@ -19,7 +19,8 @@ OWN = {
                  "num_subsets": 2},
     "datadam": {"iterations": 3, "snapshot_every": 3, "checkpoint_every": 3, "log_every": 1, "lr_img": 1.0,
                 "momentum": 0.5, "batch_real": 4, "power": 4, "norm": "batchnorm"},
-    "iadd": {"lr_importance": 1.0, "momentum_importance": 0.5},
+    "iadd": {"lr_importance": 1.0, "momentum_importance": 0.5, "importance_granularity": "tensor",
+             "importance_normalise": "all"},
 }
 
 

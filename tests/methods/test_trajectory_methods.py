@@ -64,8 +64,9 @@ def test_datm_gate_skips_updates_above_threshold(tiny_context):
 
 # ---------------------------------------------------------------- IADD
 def test_iadd_weights_stay_positive_with_mean_one_and_change(tiny_context):
-    for granularity in ("tensor", "element"):
-        cfg = resolve_config("iadd", {**MATCH, "importance_granularity": granularity, "lr_importance": 5.0})
+    for granularity, normalise in (("tensor", "all"), ("element", "all"), ("element", "tensor")):
+        cfg = resolve_config("iadd", {**MATCH, "importance_granularity": granularity, "lr_importance": 5.0,
+                                      "importance_normalise": normalise})
         m = METHODS["iadd"].build(tiny_context, cfg)
         w0 = m.element_weights().detach().clone()
         torch.testing.assert_close(w0, torch.ones_like(w0))
@@ -94,7 +95,7 @@ def test_iadd_per_tensor_normalisation_keeps_every_tensors_share(tiny_context):
     torch.testing.assert_close(shares["tensor"], torch.ones(len(shares["tensor"])))
     assert shares["all"][0] > 2 and (shares["all"][1:] < 1).all()
     with pytest.raises(ConfigError, match="plain MTT"):
-        METHODS["iadd"].build(tiny_context, resolve_config("iadd", {**MATCH, "importance_normalise": "tensor"}))
+        METHODS["iadd"].build(tiny_context, resolve_config("iadd", {**MATCH, "importance_granularity": "tensor"}))
 
 
 def test_iadd_per_tensor_normalisation_still_learns_within_a_tensor(tiny_context):
@@ -167,3 +168,20 @@ def test_methods_accept_per_class_ipc(tiny_context):
     with pytest.raises(ConfigError, match="seqmatch"):
         distill("seqmatch", resolve_config("seqmatch", {**params, "num_subsets": 2}), ctx, run_key="k",
                 checkpoint_path=None)
+
+
+def test_iadd_report_figure_shows_the_spread_of_element_weights_within_each_tensor():
+    from matplotlib.container import ErrorbarContainer
+
+    from ddforge.methods.iadd import render_importance
+    flat = torch.linspace(0, 2, 101)   # 5th percentile 0.1, 95th 1.9, mean 1
+    importance = {"granularity": "element", "names": ["conv.weight", "conv.bias"], "numels": [4, 101],
+                  "per_tensor": torch.ones(2), "weights": torch.cat([torch.ones(4), flat])}
+    fig = render_importance({"method": "iadd", "extras": {"importance": importance}})
+    (bars,) = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    segments = bars.lines[2][0].get_segments()
+    lows, highs = [float(seg[0][1]) for seg in segments], [float(seg[1][1]) for seg in segments]
+    assert lows == pytest.approx([1.0, 0.1]) and highs == pytest.approx([1.0, 1.9])
+    per_tensor = {**importance, "granularity": "tensor", "weights": torch.ones(2)}
+    fig = render_importance({"method": "iadd", "extras": {"importance": per_tensor}})
+    assert not [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]

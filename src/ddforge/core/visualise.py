@@ -146,13 +146,21 @@ def image_grid(
     return fig
 
 
-def importance_bar_chart(names: Sequence[str], weights: torch.Tensor, title: str = "") -> Figure:
-    """IADD's learned importance, one bar per parameter tensor (1 = MTT's uniform weighting)."""
+def importance_bar_chart(names: Sequence[str], weights: torch.Tensor, title: str = "",
+                         spread: torch.Tensor | None = None) -> Figure:
+    """IADD's learned importance, one bar per parameter tensor (1 = MTT's uniform weighting); `spread`
+    (one (low, high) row per tensor) draws the range of the tensor's element weights over its bar."""
     fig = Figure(figsize=(max(6.0, 0.35 * len(names)), 4.0))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     values = weights.detach().float().cpu().tolist()
     ax.bar(range(len(values)), values, color=["tab:blue" if v >= 1 else "tab:orange" for v in values])
+    if spread is not None:
+        low, high = spread.detach().float().cpu().T
+        mean = torch.tensor(values)
+        ax.errorbar(range(len(values)), values, yerr=torch.stack([mean - low, high - mean]).clamp_min(0).numpy(),
+                    fmt="none", ecolor="black", capsize=3, label="elements, 5th to 95th percentile")
+        ax.legend(fontsize=7)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=70, ha="right", fontsize=7)
