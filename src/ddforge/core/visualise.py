@@ -154,7 +154,7 @@ def importance_bar_chart(names: Sequence[str], weights: torch.Tensor, title: str
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     values = weights.detach().float().cpu().tolist()
-    ax.bar(range(len(values)), values, color=["tab:blue" if v >= 1 else "tab:orange" for v in values])
+    ax.bar(range(len(values)), values, color=["tab:blue" if v >= 1 - 1e-6 else "tab:orange" for v in values])
     if spread is not None:
         low, high = spread.detach().float().cpu().T
         mean = torch.tensor(values)
