@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORTING = ROOT / "data" / "08_reporting"   # the catalog's reporting layer
 DOC = ROOT / "docs" / "fidelity.md"
 BEGIN, END = "<!-- fidelity:begin {env} -->", "<!-- fidelity:end {env} -->"
 TRAJECTORY_METHODS = ("mtt", "datm", "seqmatch", "iadd")
@@ -84,10 +85,9 @@ def latest(path: Path) -> Path:
 def collect(ipc_dir: Path, wall_seconds: float, iterations: int, extra_params: str) -> dict:
     """This run's evaluations, report and each method's loss history, copied out of the catalog's
     paths, with the iterations and extra `--params` it ran with (the table's command is made of them)."""
-    reporting = ROOT / "data" / "08_reporting"
     for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
-        shutil.copy(latest(reporting / name), ipc_dir / name)
-    shutil.copytree(reporting / "evaluation", ipc_dir / "evaluation", dirs_exist_ok=True)
+        shutil.copy(latest(REPORTING / name), ipc_dir / name)
+    shutil.copytree(REPORTING / "evaluation", ipc_dir / "evaluation", dirs_exist_ok=True)
     methods = {}
     for method in METHODS:
         synthetic = torch.load(latest(ROOT / "data" / "07_model_output" / method / "synthetic_set.pt"), weights_only=False)
@@ -281,7 +281,7 @@ def main() -> None:
     if len(args.iterations) != len(args.ipc):
         p.error("give one --iterations value per --ipc")
     extra_params = params_per_ipc(args)
-    out = ROOT / "data" / "08_reporting" / "fidelity" / args.env
+    out = REPORTING / "fidelity" / args.env
     rerun = set(args.ipc if args.rerun == [] else args.rerun or [])
     results: dict[int, dict] = {}
     for ipc, iterations in zip(args.ipc, args.iterations):
@@ -306,7 +306,7 @@ def main() -> None:
         reuse = full_data_of(results, extra_params[ipc])
         pipelines = None if reuse is None else ",".join(["ingest", "experts", *METHODS, "random_real", "report", "share"])
         if reuse is not None:
-            restored = ROOT / "data" / "08_reporting" / "evaluation" / "full_data.json"
+            restored = REPORTING / "evaluation" / "full_data.json"
             restored.parent.mkdir(parents=True, exist_ok=True)
             restored.write_text(json.dumps(reuse))
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")

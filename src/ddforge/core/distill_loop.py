@@ -155,8 +155,8 @@ def run_distillation(
     if begin == 0:
         snapshots.append({"iteration": 0, **distiller.snapshot()})
     first_lr = snapshots[0].get("lr")
-    collapsed_at = None if first_lr is None else next(
-        (i for i, lr in enumerate(history["lr"]) if lr < first_lr / LR_COLLAPSE), None)
+    lr_floor = -float("inf") if first_lr is None else first_lr / LR_COLLAPSE   # below it, the lr has collapsed
+    collapsed_at = next((i for i, lr in enumerate(history["lr"]) if lr < lr_floor), None)
     if collapsed_at is not None:   # before a resume: said again, in this run's log
         _warn_lr_collapse(label, collapsed_at, first_lr, history["lr"][collapsed_at])
     progress = Progress(log, label, iterations, start=begin, every=log_every)
@@ -173,7 +173,7 @@ def run_distillation(
                     f"{label}: {distiller.consecutive_nonfinite} consecutive non-finite iterations "
                     f"(last loss {result.loss}); lower lr_img / lr_lr or check the expert buffer"
                 )
-        if first_lr is not None and collapsed_at is None and history["lr"][-1] < first_lr / LR_COLLAPSE:
+        if collapsed_at is None and history["lr"][-1] < lr_floor:
             collapsed_at = it
             _warn_lr_collapse(label, it, first_lr, history["lr"][-1])
         done = it + 1

@@ -70,14 +70,15 @@ class IADDMatcher(TrajectoryMatcher):
         return self.layout.mean_per_tensor(self.element_weights().detach().cpu())
 
     def extras(self) -> dict:
-        per_tensor = self.per_tensor_importance()
+        weights = self.element_weights().detach().cpu()
+        per_tensor = self.layout.mean_per_tensor(weights)
         element = self.extra.importance_granularity == "element"
         return {"importance": {
             "granularity": self.extra.importance_granularity,
             "names": list(self.layout.names),
             "numels": list(self.layout.numels),
             "per_tensor": per_tensor,
-            "weights": self.element_weights().detach().cpu() if element else per_tensor,
+            "weights": weights if element else per_tensor,
         }}
 
 
