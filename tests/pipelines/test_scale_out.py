@@ -77,6 +77,22 @@ def test_the_run_key_of_one_shard_is_unchanged(tmp_path):
     assert keys["without"] == keys["with"] == keys["two"]
 
 
+def test_more_experts_train_only_the_new_ones(tmp_path):
+    """Expert i depends on its index alone, so growing `num_experts` reuses the experts already trained:
+    one checkpoint folder, the first experts' files untouched."""
+    split = _split()
+    runtime = {"device": "cpu", "checkpoint_dir": str(tmp_path)}
+    two = train_experts(split, split, NETWORK, {**EXPERTS, "num_experts": 2}, runtime, 0)
+    (folder,) = (tmp_path / "experts").iterdir()
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    three = train_experts(split, split, NETWORK, {**EXPERTS, "num_experts": 3}, runtime, 0)
+    assert [p.name for p in (tmp_path / "experts").iterdir()] == [folder.name]
+    after = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert sorted(after) == ["expert_000.pt", "expert_001.pt", "expert_002.pt"]
+    assert {name: after[name] for name in before} == before
+    assert all(torch.equal(two[n]["trajectory"], three[n]["trajectory"]) for n in two)
+
+
 def test_a_shard_replaces_only_its_own_experts_and_gathering_copies_nothing(tmp_path):
     folder = tmp_path / "buffer"
     part = {"trajectory": torch.zeros(2, 3), "meta": {}}

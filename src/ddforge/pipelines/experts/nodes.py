@@ -35,9 +35,10 @@ def _val_accuracy(spec, trajectory: torch.Tensor, real_val: dict, calibration: t
             .float().mean().item() for theta in trajectory[1:]]
 
 
-# how the work is split or grouped does not change any expert: not part of the run key, so a buffer
-# (or its checkpoints) made with one sharding is reused by another
-NOT_KEYED = {"vmap_group", "shards"}
+# how the work is split or grouped does not change any expert, and neither does how many there are
+# (expert i depends on i alone): not part of the run key, so checkpoints made with one sharding are
+# reused by another, and a buffer grown from 4 to 20 experts trains only the 16 new ones
+NOT_KEYED = {"vmap_group", "shards", "num_experts"}
 
 
 def expert_name(i: int) -> str:
