@@ -10,6 +10,7 @@ from ddforge.core.augment import DSAConfig
 from ddforge.core.distill_loop import run_distillation
 from ddforge.core.flat import FlatLayout, flatten_parameters
 from ddforge.core.matching import (
+    LR_FLOOR_FRACTION,
     GraphFreeStepGradient,
     MatchingConfig,
     TrajectoryMatcher,
@@ -117,6 +118,57 @@ def test_step_updates_images_and_keeps_lr_positive():
     assert result.finite and result.applied and math.isfinite(result.loss)
     assert not torch.equal(before, matcher.images.detach())
     assert matcher.lr.item() > 0
+
+
+def _double_matcher(lr_update: str, lr_lr: float) -> TrajectoryMatcher:
+    spec = NetworkSpec(1, 2, (8, 8), width=4, depth=1)
+    net = build_network(spec, 0).double()
+    g = torch.Generator().manual_seed(1)
+    images = torch.randn(4, 1, 8, 8, generator=g, dtype=torch.float64)
+    trajectories = [t.double() for t in _trajectories(FlatLayout.of(net).size)]
+    cfg = MatchingConfig(syn_steps=3, expert_epochs=1, max_start_epoch=2, lr_img=10.0, lr_lr=lr_lr, lr_teacher=0.01,
+                         lr_update=lr_update)
+    return TrajectoryMatcher(cfg, net, trajectories, images, torch.tensor([0, 0, 1, 1]),
+                             torch.Generator().manual_seed(0), DSAConfig())
+
+
+def _set_lr(matcher: TrajectoryMatcher, alpha: float) -> None:
+    with torch.no_grad():
+        matcher.lr_parameter.fill_(alpha if matcher.cfg.lr_update == "sgd" else math.log(alpha))
+
+
+def _loss_slope_in_lr(matcher: TrajectoryMatcher, alpha: float) -> float:
+    """∂L/∂α by central differences, every evaluation on the same window, batches and augmentation."""
+    state = matcher.generator.get_state()
+    values = []
+    for a in (alpha + 1e-6, alpha - 1e-6):
+        matcher.generator.set_state(state)
+        _set_lr(matcher, a)
+        values.append(float(matcher.matching_loss(0)[0].detach()))
+    matcher.generator.set_state(state)
+    _set_lr(matcher, alpha)
+    return (values[0] - values[1]) / 2e-6
+
+
+@pytest.mark.parametrize(("lr_update", "speed_up"), [("sgd", 1.0), ("log", 9.0)])
+def test_the_learned_lr_takes_mtts_sgd_step_wherever_it_is(lr_update, speed_up):
+    """methods.md §2: opt_α = SGD([α], lr=lr_lr). At α = 3α₀ the first step moves α by −lr_lr·∂L/∂α;
+    the log-α update of ddforge before 2026-11-22 (still `lr_update: log`) moves it 9 times as far."""
+    matcher = _double_matcher(lr_update, lr_lr=1e-4)
+    slope = _loss_slope_in_lr(matcher, 0.03)
+    assert abs(slope) > 1e-3   # a step that could be measured
+    matcher.step(0)
+    moved = matcher.lr.item() - 0.03
+    assert moved == pytest.approx(-speed_up * 1e-4 * slope, rel=0.05)
+
+
+def test_where_mtts_step_would_make_the_lr_negative_it_stops_at_the_floor():
+    matcher = _double_matcher("sgd", lr_lr=10.0)
+    _set_lr(matcher, 0.5)
+    slope = _loss_slope_in_lr(matcher, 0.5)
+    assert 10.0 * slope > 0.5   # setup: the student overshoots, so SGD's step (lr_lr × slope) passes zero
+    matcher.step(0)
+    assert matcher.lr.item() == pytest.approx(0.01 * LR_FLOOR_FRACTION)
 
 
 def test_non_finite_step_is_skipped_and_persisting_ones_stop_the_run():

@@ -11,7 +11,7 @@ from ddforge.methods.registry import METHODS, distill, resolve_config
 RECORDED = torch.load(Path(__file__).parent / "data" / "pre_refactor_sets.pt", weights_only=True)
 PARAMS = {"iterations": 3, "snapshot_every": 3, "checkpoint_every": 3, "log_every": 1,
           "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 3, "lr_img": 10.0, "lr_lr": 1e-5,
-          "lr_teacher": 0.01, "momentum": 0.5, "min_start_epoch": 0}
+          "lr_teacher": 0.01, "momentum": 0.5, "min_start_epoch": 0, "lr_update": "log"}
 OWN = {
     "datm": {"current_max_start_epoch": 1, "expansion_end_epoch": 2, "pix_init": "samples_predicted_correctly",
              "lr_y": 2.0, "momentum_y": 0.9, "threshold": 1.0, "sequential_generation": True},

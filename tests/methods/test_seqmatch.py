@@ -62,9 +62,11 @@ def test_each_subset_starts_from_its_own_initial_lr(tiny_context, stages_seen):
     result = run(tiny_context, subset_lr_teacher=[0.02, 0.005], iterations=1)
     assert [s["initial_lr"] for s in stages_seen] == pytest.approx([0.02, 0.005])
     assert result["snapshots"][0]["lr"] == pytest.approx(0.005)  # stage 2 begins at α_2, not at α_1's result
-    # the lr's step size is scaled for its own α_k (SGD on log α with lr_lr / α_k²)
-    lr_groups = [s["matcher"].learnables()[1].lr for s in stages_seen]
-    assert lr_groups == pytest.approx([1e-5 / 0.02**2, 1e-5 / 0.005**2])
+    # MTT's SGD on α steps every α_k with lr_lr; SGD on log α (lr_update: log) scales it for its own α_k
+    assert [s["matcher"].learnables()[1].lr for s in stages_seen] == pytest.approx([1e-5, 1e-5])
+    stages_seen.clear()
+    run(tiny_context, subset_lr_teacher=[0.02, 0.005], iterations=1, lr_update="log")
+    assert [s["matcher"].learnables()[1].lr for s in stages_seen] == pytest.approx([1e-5 / 0.02**2, 1e-5 / 0.005**2])
 
 
 def test_earlier_subsets_are_frozen_not_reoptimised(tiny_context, stages_seen):

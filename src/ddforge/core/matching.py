@@ -25,6 +25,10 @@ from ddforge.core.training import classification_loss, fast_forward
 from ddforge.errors import ConfigError
 
 
+# with lr_update: sgd, the learned lr never falls below this fraction of lr_teacher (MTT lets it go negative)
+LR_FLOOR_FRACTION = 1e-4
+
+
 @dataclass
 class MatchingConfig:
     """The trajectory-matching settings MTT, DATM, SeqMatch and IADD share; these defaults are the
@@ -41,10 +45,15 @@ class MatchingConfig:
     momentum: float = 0.5
     inner_loop: str = "unrolled"   # unrolled | constant_memory (TESLA-style replay, same gradients)
     compile: bool = True           # torch.compile the graph-free forward pass of constant_memory
+    # sgd: SGD on α with lr_lr, as methods.md §2, kept above α₀·LR_FLOOR_FRACTION instead of going
+    # negative | log: SGD on log α with lr_lr/α₀² (ddforge before 2026-11-22; α·(α/α₀)² times MTT's step)
+    lr_update: str = "sgd"
 
     def __post_init__(self) -> None:
         if self.inner_loop not in ("unrolled", "constant_memory"):
             raise ConfigError(f"inner_loop must be 'unrolled' or 'constant_memory', got {self.inner_loop!r}")
+        if self.lr_update not in ("sgd", "log"):
+            raise ConfigError(f"lr_update must be 'sgd' or 'log', got {self.lr_update!r}")
         if self.min_start_epoch >= self.max_start_epoch:
             raise ConfigError(
                 f"min_start_epoch ({self.min_start_epoch}) must be below max_start_epoch ({self.max_start_epoch})"
@@ -227,18 +236,19 @@ class TrajectoryMatcher(GuardedUpdates):
         self.dsa_config = dsa_config
         self.images = images.detach().clone().requires_grad_(True)
         self.labels = labels.detach().clone()
-        self.log_lr = torch.tensor(math.log(cfg.lr_teacher), device=images.device, requires_grad=True)
+        # the learned lr α itself (lr_update: sgd) or log α (lr_update: log)
+        initial = cfg.lr_teacher if cfg.lr_update == "sgd" else math.log(cfg.lr_teacher)
+        self.lr_parameter = torch.tensor(initial, dtype=images.dtype, device=images.device, requires_grad=True)
         self._optimizer: torch.optim.Optimizer | None = None
         self._step_gradient: GraphFreeStepGradient | None = None
 
     # ----- hooks -------------------------------------------------------------------------------
     def learnables(self) -> list[Learnable]:
-        # SGD on log α with lr_lr/α₀² moves α like SGD on α with lr_lr would at the start, while
-        # keeping α > 0 (the originals let it go negative or explode).
-        return [
-            Learnable("images", self.images, self.cfg.lr_img, self.cfg.momentum),
-            Learnable("log_lr", self.log_lr, self.cfg.lr_lr / self.cfg.lr_teacher**2, self.cfg.momentum),
-        ]
+        if self.cfg.lr_update == "sgd":   # MTT's SGD on α (the floor is applied after each step)
+            lr = Learnable("lr", self.lr_parameter, self.cfg.lr_lr, self.cfg.momentum)
+        else:   # SGD on log α with lr_lr/α₀² moves α as SGD on α does at α₀ only; (α/α₀)² times faster above
+            lr = Learnable("log_lr", self.lr_parameter, self.cfg.lr_lr / self.cfg.lr_teacher**2, self.cfg.momentum)
+        return [Learnable("images", self.images, self.cfg.lr_img, self.cfg.momentum), lr]
 
     def start_epoch_range(self, iteration: int) -> tuple[int, int]:
         """Half-open range [lo, hi) the student's start epoch is drawn from."""
@@ -264,7 +274,14 @@ class TrajectoryMatcher(GuardedUpdates):
     # ----- machinery ---------------------------------------------------------------------------
     @property
     def lr(self) -> torch.Tensor:
-        return self.log_lr.exp()
+        return self.lr_parameter if self.cfg.lr_update == "sgd" else self.lr_parameter.exp()
+
+    def keep_lr_positive(self) -> None:
+        """Where MTT's SGD would take α to zero or below (a student that stands still or climbs the
+        loss), α stops at the floor; the loop's lr-collapse warning then says so."""
+        if self.cfg.lr_update == "sgd":
+            with torch.no_grad():
+                self.lr_parameter.clamp_(min=self.cfg.lr_teacher * LR_FLOOR_FRACTION)
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -305,6 +322,7 @@ class TrajectoryMatcher(GuardedUpdates):
         loss, expert, start_epoch = self.matching_loss(iteration)
         tensors = [l.tensor for l in self.learnables()]
         finite, applied = self.guarded_step(loss, tensors, self.optimizer, lambda: self.accept(loss.detach()))
+        self.keep_lr_positive()
         return StepResult(float(loss.detach()), start_epoch, expert, applied, finite)
 
     def current_lr(self) -> float:
