@@ -44,7 +44,9 @@ METHODS = ("datadam", "datm", "iadd", "mtt", "seqmatch")
 ANCHORS = {"DC": {1: 70.5, 10: 82.3, 50: 83.6}, "DSA": {1: 70.6, 10: 84.6, 50: 88.7}}
 FULL_DATA_ANCHOR = 93.5
 # the settings the table shows per method (DataDAM matches no trajectory: its own keys; IADD adds its weights)
-TRAJECTORY_SETTINGS = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
+TRAJECTORY_SETTINGS = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn", "lr_update")
+# what a setting was before runs recorded it (a results.json from then lacks the key)
+BEFORE_RECORDED = {"lr_update": "log"}
 SETTINGS_SHOWN = {"datadam": ("lr_img", "batch_real", "power", "task_balance", "norm"),
                   "iadd": TRAJECTORY_SETTINGS + ("importance_granularity", "importance_normalise", "lr_importance")}
 
@@ -229,6 +231,7 @@ def render(env: str, results: dict[int, dict], figure: Path) -> str:
                 loss = loss[-(len(loss) // len(info["stages"])):]
             cfg = info.get("config", {})
             shown = SETTINGS_SHOWN.get(method, TRAJECTORY_SETTINGS)
+            cfg = {**{k: v for k, v in BEFORE_RECORDED.items() if cfg}, **cfg}
             settings = ", ".join(f"{k} {cfg[k]}" for k in shown if k in cfg)
             lines.append(f"| {i} | {method} | {len(info['loss'])} | {info['distill_seconds']} | "
                          f"{100 * flattening(loss):+.1f} % | {settings} |")

@@ -97,7 +97,7 @@ def test_columns_run_with_different_params_are_reproduced_by_one_command():
     command = ("python benchmarks/fidelity.py --env e --ipc 1 10 --iterations 500 300 "
                '--ipc-params "1=mtt.distill.preset=cifar10,seqmatch.distill.max_start_epoch=6"')
     assert f"Reproduce: `{command}`" in block
-    assert "| 1 | mtt | 20 | 12.5 | -50.0 % | syn_steps 50, max_start_epoch 2, lr_lr 1e-07 |" in block
+    assert "| 1 | mtt | 20 | 12.5 | -50.0 % | syn_steps 50, max_start_epoch 2, lr_lr 1e-07, lr_update log |" in block
     # and that command gives each IPC the params its column was made with
     args = fidelity.build_parser().parse_args(fidelity.shlex.split(command)[2:])
     assert fidelity.params_per_ipc(args) == {1: "mtt.distill.preset=cifar10,seqmatch.distill.max_start_epoch=6",
@@ -110,3 +110,12 @@ def test_shared_params_come_before_an_ipcs_own_and_a_stray_ipc_is_refused():
     assert fidelity.params_per_ipc(args) == {1: "network.width=64", 10: "network.width=64,mtt.distill.lr_lr=1e-6"}
     with pytest.raises(SystemExit, match="50=mtt"):
         fidelity.params_per_ipc(parse(["--ipc", "1", "10", "--ipc-params", "50=mtt.distill.lr_lr=1e-6"]))
+
+
+def test_a_run_from_before_lr_update_was_recorded_shows_the_log_update_it_ran():
+    results = _results({1: {**{m: 0.72 for m in fidelity.METHODS}, "random_real": 0.5, "full_data": 0.9}})
+    results[1]["methods"]["mtt"]["config"] = {"syn_steps": 20}
+    results[1]["methods"]["datm"]["config"] = {"syn_steps": 20, "lr_update": "sgd"}
+    block = fidelity.render("e", results, fidelity.DOC.parent / "figures" / "x.png")
+    assert "| 1 | mtt | 20 | 12.5 | -50.0 % | syn_steps 20, lr_update log |" in block
+    assert "| 1 | datm | 20 | 12.5 | -50.0 % | syn_steps 20, lr_update sgd |" in block
