@@ -46,7 +46,7 @@ class MatchingConfig:
     inner_loop: str = "unrolled"   # unrolled | constant_memory (TESLA-style replay, same gradients)
     compile: bool = True           # torch.compile the graph-free forward pass of constant_memory
     # sgd: SGD on α with lr_lr, as methods.md §2, kept above α₀·LR_FLOOR_FRACTION instead of going
-    # negative | log: SGD on log α with lr_lr/α₀² (ddforge before 2026-11-22; α·(α/α₀)² times MTT's step)
+    # negative | log: SGD on log α with lr_lr/α₀² (ddforge before 2026-11-22; (α/α₀)² times MTT's step)
     lr_update: str = "sgd"
 
     def __post_init__(self) -> None:
