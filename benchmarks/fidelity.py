@@ -230,8 +230,8 @@ def render(env: str, results: dict[int, dict], figure: Path) -> str:
             if info.get("stages"):
                 loss = loss[-(len(loss) // len(info["stages"])):]
             cfg = info.get("config", {})
+            cfg = {**BEFORE_RECORDED, **cfg} if cfg else {}
             shown = SETTINGS_SHOWN.get(method, TRAJECTORY_SETTINGS)
-            cfg = {**{k: v for k, v in BEFORE_RECORDED.items() if cfg}, **cfg}
             settings = ", ".join(f"{k} {cfg[k]}" for k in shown if k in cfg)
             lines.append(f"| {i} | {method} | {len(info['loss'])} | {info['distill_seconds']} | "
                          f"{100 * flattening(loss):+.1f} % | {settings} |")
