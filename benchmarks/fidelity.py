@@ -135,16 +135,22 @@ def loss_figure(results: dict[int, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.6), squeeze=False)
-    for ax, (ipc, result) in zip(axes[0], sorted(results.items())):
-        for method, info in result["methods"].items():
-            loss = torch.tensor(info["loss"])
-            window = max(1, len(loss) // 25)
-            smooth = loss.unfold(0, window, 1).mean(1) if len(loss) >= window else loss
-            ax.plot(range(window - 1, window - 1 + len(smooth)), smooth.numpy(), label=method)
-        ax.set(title=f"IPC {ipc}: matching loss (moving mean)", xlabel="iteration (SeqMatch: subsets in turn)",
-               ylabel="loss", yscale="log")
-        ax.legend(fontsize=7)
+    # one row per loss family: DataDAM's attention/MMD loss runs 10x the iterations at 100x the
+    # scale, and on a shared axis it would squeeze the trajectory curves into a corner
+    rows = {"trajectory matching": TRAJECTORY_METHODS, "DataDAM": ("datadam",)}
+    fig, axes = plt.subplots(len(rows), len(results), figsize=(5.5 * len(results), 3.2 * len(rows)), squeeze=False)
+    for ax_row, (family, members) in zip(axes, rows.items()):
+        for ax, (ipc, result) in zip(ax_row, sorted(results.items())):
+            for method, info in result["methods"].items():
+                if method not in members:
+                    continue
+                loss = torch.tensor(info["loss"])
+                window = max(1, len(loss) // 25)
+                smooth = loss.unfold(0, window, 1).mean(1) if len(loss) >= window else loss
+                ax.plot(range(window - 1, window - 1 + len(smooth)), smooth.numpy(), label=method)
+            xlabel = "iteration (SeqMatch: subsets in turn)" if "seqmatch" in members else "iteration"
+            ax.set(title=f"IPC {ipc}, {family}: loss (moving mean)", xlabel=xlabel, ylabel="loss", yscale="log")
+            ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
