@@ -135,7 +135,7 @@ def loss_figure(results: dict[int, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # one row per loss family: DataDAM's attention/MMD loss runs 10x the iterations at 100x the
+    # one row per loss family: DataDAM's attention+MMD loss runs 6-10x the iterations at 100-1000x the
     # scale, and on a shared axis it would squeeze the trajectory curves into a corner
     rows = {"trajectory matching": TRAJECTORY_METHODS, "DataDAM": ("datadam",)}
     fig, axes = plt.subplots(len(rows), len(results), figsize=(5.5 * len(results), 3.2 * len(rows)), squeeze=False)
