@@ -129,6 +129,14 @@ def flattening(loss: list[float]) -> float:
     return (sum(last) / len(last)) / (sum(before) / len(before)) - 1
 
 
+def _plot_moving_mean(ax, values: list[float], label: str) -> None:
+    """One loss history, smoothed over a 25th of its length."""
+    loss = torch.tensor(values)
+    window = max(1, len(loss) // 25)
+    smooth = loss.unfold(0, window, 1).mean(1) if len(loss) >= window else loss
+    ax.plot(range(window - 1, window - 1 + len(smooth)), smooth.numpy(), label=label)
+
+
 def loss_figure(results: dict[int, dict], path: Path) -> None:
     import matplotlib
 
@@ -141,13 +149,8 @@ def loss_figure(results: dict[int, dict], path: Path) -> None:
     fig, axes = plt.subplots(len(rows), len(results), figsize=(5.5 * len(results), 3.2 * len(rows)), squeeze=False)
     for ax_row, (family, members) in zip(axes, rows.items()):
         for ax, (ipc, result) in zip(ax_row, sorted(results.items())):
-            for method, info in result["methods"].items():
-                if method not in members:
-                    continue
-                loss = torch.tensor(info["loss"])
-                window = max(1, len(loss) // 25)
-                smooth = loss.unfold(0, window, 1).mean(1) if len(loss) >= window else loss
-                ax.plot(range(window - 1, window - 1 + len(smooth)), smooth.numpy(), label=method)
+            for method in [m for m in result["methods"] if m in members]:
+                _plot_moving_mean(ax, result["methods"][method]["loss"], method)
             xlabel = "iteration (SeqMatch: subsets in turn)" if "seqmatch" in members else "iteration"
             ax.set(title=f"IPC {ipc}, {family}: loss (moving mean)", xlabel=xlabel, ylabel="loss", yscale="log")
             ax.legend(fontsize=7)
