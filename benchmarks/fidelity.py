@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from allocator_env import scripts_preload  # benchmarks/, this script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
 REPORTING = ROOT / "data" / "08_reporting"   # the catalog's reporting layer
 DOC = ROOT / "docs" / "fidelity.md"
@@ -62,13 +64,17 @@ def full_data_of(results: dict[int, dict], extra_params: str) -> dict | None:
 
 
 def kedro_run(env: str, params: str, pipelines: str | None, log_path: Path) -> float:
-    """One `kedro run`, its output in `log_path`; returns its wall seconds (raises if it fails)."""
+    """One `kedro run`, its output in `log_path`; returns its wall seconds (raises if it fails). It runs
+    with the allocator `bash scripts/run.sh` gives it (tcmalloc where installed), unless LD_PRELOAD is set."""
     cmd = [sys.executable, "-m", "kedro", "run", "--env", env, "--params", params]
     if pipelines:
         cmd += ["--pipelines", pipelines]
     env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "true"}
+    if "LD_PRELOAD" not in os.environ:
+        env_vars.update(scripts_preload())
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"[fidelity] {' '.join(cmd[1:])}  (log: {log_path.relative_to(ROOT)})", flush=True)
+    print(f"[fidelity] {' '.join(cmd[1:])}  (allocator: {env_vars.get('LD_PRELOAD') or 'glibc'}; "
+          f"log: {log_path.relative_to(ROOT)})", flush=True)
     started = time.perf_counter()
     with log_path.open("w") as log:
         code = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env_vars).returncode

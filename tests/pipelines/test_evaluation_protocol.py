@@ -17,6 +17,7 @@ from ddforge.methods.base import DistillContext
 from ddforge.methods.datadam import DataDAM
 from ddforge.methods.registry import METHODS, distill, get_method, resolve_config
 from ddforge.pipelines.evaluate.nodes import (
+    evaluate_full_data,
     evaluate_random_real,
     evaluate_synthetic_set,
     hard_label_stages,
@@ -133,3 +134,15 @@ def test_same_recipe_random_real_only_when_the_recipe_differs():
     assert rr["uncertainty"]["samples"] == expected["uncertainty"]["samples"]  # paired with the set's audit
     batchnorm = _evaluate(_set(network=NetworkSpec(1, 2, (8, 8), width=4, depth=1, norm="batchnorm")))
     assert batchnorm["random_real_same_recipe"]["protocol"]["network"]["norm"] == "batchnorm"
+
+
+def test_full_data_block_sets_any_protocol_key_over_the_shared_one():
+    full = {"num_models": 1, "epochs": 3, "batch_size": 4, "lr": 0.05, "weight_decay": 0.01, "momentum": 0.5}
+    ev = evaluate_full_data(TRAIN, VAL, TEST, NETWORK, {**SHARED, "full_data": full}, RUNTIME, 0)
+    assert (ev["protocol"]["weight_decay"], ev["protocol"]["momentum"], ev["protocol"]["lr"]) == (0.01, 0.5, 0.05)
+    expected = evaluate_training_set(SPEC, [(TRAIN["images"], TRAIN["labels"], 0.05)],
+                                     EvalConfig(num_models=1, epochs=3, batch_size=4, momentum=0.5, weight_decay=0.01,
+                                                dsa=False), _splits(), seed=0)
+    assert ev["final"]["test"]["models"] == expected["test"]["models"]
+    with pytest.raises(ConfigError, match=r"evaluation.full_data: unknown keys \['epoch'\]"):
+        evaluate_full_data(TRAIN, VAL, TEST, NETWORK, {**SHARED, "full_data": {**full, "epoch": 3}}, RUNTIME, 0)

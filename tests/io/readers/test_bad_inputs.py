@@ -89,6 +89,13 @@ def ipc_param(value: Any) -> Callable[[], None]:
     return lambda: ParameterCheckHook().before_pipeline_run(catalog=catalog)
 
 
+def evaluation_params(evaluation: dict, **own: dict) -> Callable[[], None]:
+    """What `kedro run` meets first for the evaluation blocks (`evaluation`, `<method>.evaluation`): the hook."""
+    catalog = DataCatalog({"params:evaluation": MemoryDataset({"full_data": {"lr": 0.01}, **evaluation}),
+                           **{f"params:{name}.evaluation": MemoryDataset(block) for name, block in own.items()}})
+    return lambda: ParameterCheckHook().before_pipeline_run(catalog=catalog)
+
+
 def duplicated_test_images(t: Path) -> Callable[[], Any]:
     """A MedMNIST file whose test split holds one training image twice, through read + preprocess."""
     train = pixels((5, 6, 6), "train")
@@ -273,6 +280,12 @@ BAD_INPUTS = [
         ("the list [2, 0]", "item 1 is the integer 0"), ConfigError),
     Bad("ipc-bad-count-by-class", "ipc", "`ipc: {COVID: two}` in parameters.yml", lambda t: ipc_param({"COVID": "two"}),
         ("'COVID' is the string 'two'",), ConfigError),
+    Bad("full-data-key", "evaluation", "misspelt key in `evaluation.full_data` (`--params evaluation.full_data.epoch=5`)",
+        lambda t: evaluation_params({"full_data": {"lr": 0.01, "epoch": 5}}),
+        ("evaluation.full_data", "unknown keys ['epoch']", "'epochs'"), ConfigError),
+    Bad("method-evaluation-key", "evaluation", "unknown key in a method's `<method>.evaluation` block",
+        lambda t: evaluation_params({}, datadam={"network": "resnet"}), ("datadam.evaluation", "['network']"),
+        ConfigError),
     # preprocess (ingest), after resizing
     Bad("test-duplicates-train", "preprocess", "test images pixel-identical to training images",
         duplicated_test_images, ("x.npz", "2 of 3 test images", "(1 distinct)", "deduplicate"), "warning"),

@@ -42,6 +42,15 @@ def method_evaluation(method: str, evaluation: dict[str, Any], own: dict[str, An
     return {**evaluation, **own}
 
 
+def full_data_protocol(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """`evaluation.full_data`: the full-data baseline's `lr` and the protocol keys it sets over the shared block."""
+    full = dict(evaluation["full_data"])
+    unknown = set(full) - EVAL_KEYS - {"lr"}
+    if unknown:
+        raise ConfigError(f"evaluation.full_data: unknown keys {sorted(unknown)}; known: {sorted(EVAL_KEYS | {'lr'})}")
+    return full
+
+
 def _eval_config(evaluation: dict[str, Any], **overrides: Any) -> EvalConfig:
     return EvalConfig(**{**{k: v for k, v in evaluation.items() if k in EVAL_KEYS}, **overrides})
 
@@ -179,9 +188,12 @@ def evaluate_random_real(
 def evaluate_full_data(
     real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict, runtime: dict, seed: int
 ) -> dict:
-    """The whole training split: the ceiling a distilled set is compared against."""
-    full = evaluation["full_data"]
+    """The whole training split: the ceiling a distilled set is compared against.
+
+    `evaluation.full_data` sets its `lr` and any protocol key over the shared block, e.g. `compile`: tens of
+    thousands of images per epoch repay its seconds of compiling many times over (docs/fidelity.md)."""
+    full = full_data_protocol(evaluation)
     spec = network_spec(network, real_train)
-    cfg = _eval_config(evaluation, num_models=full["num_models"], epochs=full["epochs"], batch_size=full["batch_size"])
+    cfg = _eval_config(evaluation, **{k: v for k, v in full.items() if k != "lr"})
     stages = [(real_train["images"], real_train["labels"], full["lr"])]
     return _baseline("full_data", None, stages, cfg, spec, real_train, real_val, real_test, evaluation, runtime, seed)
