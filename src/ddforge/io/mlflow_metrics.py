@@ -29,6 +29,6 @@ class BatchedMetricsHistoryDataset(MlflowMetricsHistoryDataset):
         timestamp = int(time.time() * 1000)
         metrics = [Metric(key, float(value), timestamp, int(step)) for key, value, step in
                    chain.from_iterable(self._build_args_list_from_metric_item(k, v) for k, v in data.items())]
-        client, batch_size = MlflowClient(), MAX_METRICS_PER_BATCH
-        for start in range(0, len(metrics), batch_size):
-            client.log_batch(run_id, metrics=metrics[start : start + batch_size])
+        client = MlflowClient()
+        for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])

@@ -30,25 +30,28 @@ EVAL_KEYS = frozenset(f.name for f in fields(EvalConfig))
 # what `<method>.evaluation` may set: the training protocol, a fixed `lr` (instead of the set's learned
 # one) and the lr of its same-recipe random real subset; the audit and full-data settings stay shared
 METHOD_EVAL_KEYS = EVAL_KEYS | {"lr", "baseline_lr"}
+FULL_DATA_KEYS = EVAL_KEYS | {"lr"}   # what `evaluation.full_data` may set: its lr and the training protocol
+
+
+def _known_keys_only(where: str, block: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = set(block) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
 
 
 def method_evaluation(method: str, evaluation: dict[str, Any], own: dict[str, Any] | None) -> dict[str, Any]:
     """The shared `evaluation` block with the method's own keys over it, key by key (methods.md §1.5:
     each paper evaluates with its own batch size, number of networks, epochs and, for DataDAM, lr)."""
     own = dict(own or {})
-    unknown = set(own) - METHOD_EVAL_KEYS
-    if unknown:
-        raise ConfigError(f"{method}.evaluation: unknown keys {sorted(unknown)}; known: {sorted(METHOD_EVAL_KEYS)}")
+    _known_keys_only(f"{method}.evaluation", own, METHOD_EVAL_KEYS)
     return {**evaluation, **own}
 
 
-def full_data_protocol(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """`evaluation.full_data`: the full-data baseline's `lr` and the protocol keys it sets over the shared block."""
+def full_data_protocol(evaluation: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """`evaluation.full_data`: the full-data baseline's lr, and the protocol keys it sets over the shared block."""
     full = dict(evaluation["full_data"])
-    unknown = set(full) - EVAL_KEYS - {"lr"}
-    if unknown:
-        raise ConfigError(f"evaluation.full_data: unknown keys {sorted(unknown)}; known: {sorted(EVAL_KEYS | {'lr'})}")
-    return full
+    _known_keys_only("evaluation.full_data", full, FULL_DATA_KEYS)
+    return full.pop("lr"), full
 
 
 def _eval_config(evaluation: dict[str, Any], **overrides: Any) -> EvalConfig:
@@ -192,8 +195,8 @@ def evaluate_full_data(
 
     `evaluation.full_data` sets its `lr` and any protocol key over the shared block, e.g. `compile`: tens of
     thousands of images per epoch repay its seconds of compiling many times over (docs/fidelity.md)."""
-    full = full_data_protocol(evaluation)
+    lr, protocol = full_data_protocol(evaluation)
     spec = network_spec(network, real_train)
-    cfg = _eval_config(evaluation, **{k: v for k, v in full.items() if k != "lr"})
-    stages = [(real_train["images"], real_train["labels"], full["lr"])]
+    cfg = _eval_config(evaluation, **protocol)
+    stages = [(real_train["images"], real_train["labels"], lr)]
     return _baseline("full_data", None, stages, cfg, spec, real_train, real_val, real_test, evaluation, runtime, seed)
