@@ -3,6 +3,7 @@
     python benchmarks/fidelity.py                       # CPU tier: --env fidelity_cpu, IPC 1 and 10 (~2 h)
     python benchmarks/fidelity.py --env paper_fmnist --ipc 1 10 50 --iterations 5000 5000 5000   # GPU tier
     python benchmarks/fidelity.py --render-only         # rewrite the doc from the collected results
+    python benchmarks/fidelity.py --replicates 10=3     # + 2 more distillations of IPC 10 from the same experts
 
     python benchmarks/fidelity.py --ipc 1 10 --iterations 500 100 --rerun 1 --ipc-params "1=mtt.distill.preset=cifar10"
                                                         # IPC 1 again with other method settings, IPC 10 kept
@@ -19,6 +20,11 @@ settings, run every IPC again with `--rerun`). After each run it keeps that run'
 per-method loss history under data/08_reporting/fidelity/<env>/ipc<N>/, then writes the table, the loss
 curves and the targets between the markers of docs/fidelity.md. Everything the run logs also goes to
 MLflow (matching-loss curve, iterations and distillation seconds per method).
+
+`--replicates IPC=N` distils that IPC N times in all (`--params replicate=1..N-1` beside the table's run,
+replicate 0): the same experts and evaluation networks, other initial images, minibatches and random real
+subsets. The doc then gives each set's mean ± std over the replicates, and judges the targets on the means:
+one distillation at IPC 10 moves by 1-2 points between runs, more than the evaluation networks' spread.
 """
 from __future__ import annotations
 
@@ -90,14 +96,21 @@ def latest(path: Path) -> Path:
     return max(path.glob(f"*/{path.name}")) if path.is_dir() else path
 
 
-def collect(ipc_dir: Path, wall_seconds: float, iterations: int, extra_params: str) -> dict:
+def collect(ipc_dir: Path, wall_seconds: float, iterations: int, extra_params: str,
+            methods_run: tuple[str, ...] = METHODS) -> dict:
     """This run's evaluations, report and each method's loss history, copied out of the catalog's
-    paths, with the iterations and extra `--params` it ran with (the table's command is made of them)."""
-    for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
-        shutil.copy(latest(REPORTING / name), ipc_dir / name)
-    shutil.copytree(REPORTING / "evaluation", ipc_dir / "evaluation", dirs_exist_ok=True)
+    paths, with the iterations and extra `--params` it ran with (the table's command is made of them).
+    A replicate's run (`methods_run`, random real, no report) keeps only what it made itself."""
+    if methods_run == METHODS:
+        for name in ("comparison.md", "comparison.csv", "report_warnings.json"):
+            shutil.copy(latest(REPORTING / name), ipc_dir / name)
+        shutil.copytree(REPORTING / "evaluation", ipc_dir / "evaluation", dirs_exist_ok=True)
+    else:
+        (ipc_dir / "evaluation").mkdir(parents=True, exist_ok=True)
+        for name in (*methods_run, "random_real"):
+            shutil.copy(REPORTING / "evaluation" / f"{name}.json", ipc_dir / "evaluation" / f"{name}.json")
     methods = {}
-    for method in METHODS:
+    for method in methods_run:
         synthetic = torch.load(latest(ROOT / "data" / "07_model_output" / method / "synthetic_set.pt"), weights_only=False)
         meta = synthetic.get("meta", {})
         methods[method] = {"loss": [float(v) for v in synthetic["history"]["loss"]],
@@ -184,8 +197,16 @@ def reproduce(env: str, results: dict[int, dict]) -> str:
     params = {extra for _, extra in settings.values()}
     if len(params) == 1:
         shared = params.pop()
-        return command + (f' --params "{shared}"' if shared else "")
-    return command + " --ipc-params " + " ".join(f'"{i}={extra}"' for i, (_, extra) in settings.items() if extra)
+        command += f' --params "{shared}"' if shared else ""
+    else:
+        command += " --ipc-params " + " ".join(f'"{i}={extra}"' for i, (_, extra) in settings.items() if extra)
+    replicated = {i: results[i]["replicates"] for i in ipcs if results[i].get("replicates")}
+    if replicated:
+        command += " --replicates " + " ".join(f"{i}={len(reps) + 1}" for i, reps in replicated.items())
+        methods = {tuple(rep["methods"]) for reps in replicated.values() for rep in reps.values()}
+        if methods != {TRAJECTORY_METHODS}:
+            command += " --replicate-methods " + " ".join(sorted(set().union(*methods)))
+    return command
 
 
 def render(env: str, results: dict[int, dict], figure: Path) -> str:
@@ -235,6 +256,9 @@ def render(env: str, results: dict[int, dict], figure: Path) -> str:
                 lines.append(f"- IPC {i}, {method}: {gain:+.2f} points over random real (≥ 10), {100 * share:.1f} % "
                              f"of full data (≥ 90 %) → {'met' if ok else 'NOT met'}")
 
+    for i in ipcs:
+        if results[i].get("replicates"):
+            lines += render_replicates(i, results[i], full_acc)
     lines += ["", "Iterations, distillation wall time and how flat the loss ended (change of the mean loss over "
               "the last fifth of the iterations against the fifth before; SeqMatch: over its last subset):", "",
               "| IPC | method | iterations | distillation (s) | loss, last fifth vs previous | settings |",
@@ -254,6 +278,43 @@ def render(env: str, results: dict[int, dict], figure: Path) -> str:
         f"IPC {i} {results[i]['wall_seconds'] / 60:.1f} min" for i in ipcs) + ".", "",
         f"![matching loss per iteration]({figure.relative_to(DOC.parent)})", "", END.format(env=env)]
     return "\n".join(lines)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
+
+
+def render_replicates(ipc: int, result: dict, full_acc: float) -> list[str]:
+    """Each replicated set's accuracy per replicate, its mean ± std over them, and the targets judged on
+    the means; the gain over random real is paired: each replicate's set against its own random subset."""
+    replicates = {0: result, **{int(r): rep for r, rep in result["replicates"].items()}}
+    replicates = dict(sorted(replicates.items()))
+    methods = [m for m in METHODS if all(m in rep["evaluations"] for rep in replicates.values())]
+    n = len(replicates)
+    lines = ["", f"Distillation replicates at IPC {ipc} (`--replicates {ipc}={n}`): replicate 0 is the table's run; "
+             "each other one distils again from the same experts with its own initial images, minibatches and "
+             "random real subset, judged by the same evaluation networks. Test accuracy (%), mean over the "
+             "networks per replicate; then mean ± std over the replicates, and the gain over each replicate's "
+             "own random real subset:", "",
+             "| set | " + " | ".join(f"replicate {r}" for r in replicates) + " | mean ± std | gain over random real |",
+             "|---|" + "---|" * (n + 2)]
+    randoms = [accuracy(rep["evaluations"]["random_real"])[0] for rep in replicates.values()]
+    verdicts = []
+    for method in methods:
+        accs = [accuracy(rep["evaluations"][method])[0] for rep in replicates.values()]
+        mean, std = _mean_std(accs)
+        gain, gain_std = _mean_std([a - r for a, r in zip(accs, randoms)])
+        lines.append(f"| {method} | " + " | ".join(f"{a:.2f}" for a in accs) +
+                     f" | {mean:.2f} ± {std:.2f} | {gain:+.2f} ± {gain_std:.2f} |")
+        if method in TRAJECTORY_METHODS and ipc != 1:
+            ok = gain >= 10 and mean / full_acc >= 0.9
+            verdicts.append(f"- IPC {ipc}, {method}, mean of {n} replicates: {gain:+.2f} points over random real "
+                            f"(≥ 10), {100 * mean / full_acc:.1f} % of full data (≥ 90 %) → {'met' if ok else 'NOT met'}")
+    mean, std = _mean_std(randoms)
+    lines.append("| random real | " + " | ".join(f"{a:.2f}" for a in randoms) + f" | {mean:.2f} ± {std:.2f} | |")
+    return lines + ["", "Targets on the replicates' means:", "", *verdicts]
 
 
 def write_block(block: str, env: str) -> None:
@@ -276,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="", help="extra --params for every run, e.g. network.width=64")
     p.add_argument("--ipc-params", nargs="+", default=[], metavar="IPC=PARAMS",
                    help='extra --params for one IPC\'s run, after --params, e.g. "1=mtt.distill.preset=cifar10"')
+    p.add_argument("--replicates", nargs="+", default=[], metavar="IPC=N",
+                   help="distil this IPC N times in all (replicate 0 is the table's run), e.g. 10=3")
+    p.add_argument("--replicate-methods", nargs="+", default=list(TRAJECTORY_METHODS), choices=METHODS,
+                   help="the methods the replicates distil (default: the trajectory methods, which the "
+                        "IPC 10 targets are about)")
     p.add_argument("--render-only", action="store_true")
     p.add_argument("--rerun", type=int, nargs="*", default=None, metavar="IPC",
                    help="run these IPCs again even if they have results (no value: every IPC)")
@@ -293,12 +359,51 @@ def params_per_ipc(args: argparse.Namespace) -> dict[int, str]:
     return {ipc: ",".join(x for x in (args.params, own.get(ipc)) if x) for ipc in args.ipc}
 
 
+def kedro_params(ipc: int, iterations: int, extra_params: str) -> str:
+    """One IPC's `--params`: the iterations are set per method, so that a method's `preset` (whose rows
+    carry the papers' 5000+ iterations) does not win; then the extra `--params`."""
+    loop = [f"{m}.distill.{key}={iterations}" for m in TRAJECTORY_METHODS for key in ("iterations", "snapshot_every")]
+    return ",".join(x for x in [f"ipc={ipc}", *loop, extra_params] if x)
+
+
+def replicates_per_ipc(args: argparse.Namespace) -> dict[int, int]:
+    """How many distillations in all each IPC gets (1: the table's run alone)."""
+    counts = {ipc: 1 for ipc in args.ipc}
+    for item in args.replicates:
+        ipc, _, n = item.partition("=")
+        if not (ipc.strip().isdigit() and int(ipc) in args.ipc and n.strip().isdigit() and int(n) >= 1):
+            raise SystemExit(f"--replicates {item!r}: expected IPC=N with IPC one of --ipc {args.ipc} and N ≥ 1")
+        counts[int(ipc)] = int(n)
+    return counts
+
+
+def run_replicates(args: argparse.Namespace, ipc_dir: Path, count: int, params: str, iterations: int,
+                   extra_params: str, rerun: bool) -> dict[str, dict]:
+    """Replicates 1..count-1 of one IPC (those collected before are kept unless `rerun`), each a
+    `kedro run --params replicate=r,...` of the replicated methods and random real, the experts read back."""
+    methods = tuple(m for m in METHODS if m in args.replicate_methods)
+    pipelines = ",".join(["ingest", "experts", *methods, "random_real"])
+    out: dict[str, dict] = {}
+    for r in range(1, count):
+        rep_dir = ipc_dir / f"replicate{r}"
+        done = rep_dir / "results.json"
+        if done.exists() and not rerun and tuple(json.loads(done.read_text())["methods"]) == methods:
+            out[str(r)] = json.loads(done.read_text())
+            print(f"[fidelity] {rep_dir.relative_to(ROOT)}: results of an earlier run", flush=True)
+            continue
+        rep_dir.mkdir(parents=True, exist_ok=True)
+        seconds = kedro_run(args.env, f"{params},replicate={r}", pipelines, rep_dir / "kedro.log")
+        out[str(r)] = collect(rep_dir, seconds, iterations, extra_params, methods)
+    return out
+
+
 def main() -> None:
     p = build_parser()
     args = p.parse_args()
     if len(args.iterations) != len(args.ipc):
         p.error("give one --iterations value per --ipc")
     extra_params = params_per_ipc(args)
+    replicate_counts = replicates_per_ipc(args)
     out = REPORTING / "fidelity" / args.env
     rerun = set(args.ipc if args.rerun == [] else args.rerun or [])
     results: dict[int, dict] = {}
@@ -316,9 +421,7 @@ def main() -> None:
             continue
         ipc_dir = out / f"ipc{ipc}"
         ipc_dir.mkdir(parents=True, exist_ok=True)
-        # per method, so that a method's `preset` (whose rows carry the papers' 5000+ iterations) does not win
-        loop = [f"{m}.distill.{key}={iterations}" for m in TRAJECTORY_METHODS for key in ("iterations", "snapshot_every")]
-        params = ",".join(x for x in [f"ipc={ipc}", *loop, extra_params[ipc]] if x)
+        params = kedro_params(ipc, iterations, extra_params[ipc])
         # the full-data baseline does not depend on the IPC or a method's settings: trained by the first
         # run, read back from an earlier run's file after (restored into the catalog's path)
         reuse = full_data_of(results, extra_params[ipc])
@@ -329,6 +432,15 @@ def main() -> None:
             restored.write_text(json.dumps(reuse))
         seconds = kedro_run(args.env, params, pipelines, ipc_dir / "kedro.log")
         results[ipc] = collect(ipc_dir, seconds, iterations, extra_params[ipc])
+    for ipc, iterations in zip(args.ipc, args.iterations):
+        ipc_dir = out / f"ipc{ipc}"
+        if args.render_only:   # replicates collected before are shown as they are
+            results[ipc]["replicates"] = {path.parent.name.removeprefix("replicate"): json.loads(path.read_text())
+                                          for path in sorted(ipc_dir.glob("replicate*/results.json"))}
+        elif replicate_counts[ipc] > 1:
+            params = kedro_params(ipc, iterations, extra_params[ipc])
+            results[ipc]["replicates"] = run_replicates(args, ipc_dir, replicate_counts[ipc], params, iterations,
+                                                        extra_params[ipc], ipc in rerun)
     figure = ROOT / "docs" / "figures" / f"fidelity_{args.env}_loss.png"
     loss_figure(results, figure)
     write_block(render(args.env, results, figure), args.env)

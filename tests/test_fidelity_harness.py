@@ -123,3 +123,26 @@ def test_a_run_from_before_lr_update_was_recorded_shows_the_log_update_it_ran():
     block = fidelity.render("e", results, fidelity.DOC.parent / "figures" / "x.png")
     assert "| 1 | mtt | 20 | 12.5 | -50.0 % | syn_steps 20, lr_update log |" in block
     assert "| 1 | datm | 20 | 12.5 | -50.0 % | syn_steps 20, lr_update sgd |" in block
+
+
+def test_replicates_are_judged_on_their_means_with_the_gain_paired_per_replicate():
+    results = _results({10: {**{m: 0.80 for m in fidelity.METHODS}, "random_real": 0.74, "full_data": 0.90}})
+    replicate = _results({10: {"mtt": 0.86, "datm": 0.78, "seqmatch": 0.8, "iadd": 0.8, "random_real": 0.72}})[10]
+    replicate["methods"] = {m: replicate["methods"][m] for m in fidelity.TRAJECTORY_METHODS}
+    results[10]["replicates"] = {"1": replicate}
+    block = fidelity.render("e", results, fidelity.DOC.parent / "figures" / "x.png")
+    # MTT 80 and 86: mean 83, sample std 4.24; gains 80-74 = 6 and 86-72 = 14: 10 ± 5.66; 83 / 90 = 92.2 %
+    assert "| mtt | 80.00 | 86.00 | 83.00 ± 4.24 | +10.00 ± 5.66 |" in block
+    assert "- IPC 10, mtt, mean of 2 replicates: +10.00 points over random real (≥ 10), 92.2 % of full data" \
+           " (≥ 90 %) → met" in block
+    # DATM 80 and 78: gains 6 and 6, 79 / 90 = 87.8 %
+    assert "- IPC 10, datm, mean of 2 replicates: +6.00 points over random real (≥ 10), 87.8 % of full data" \
+           " (≥ 90 %) → NOT met" in block
+    assert "| random real | 74.00 | 72.00 | 73.00 ± 1.41 | |" in block
+    replicate_table = block.split("Distillation replicates")[1].split("Targets on")[0]
+    assert "| datadam |" not in replicate_table   # not replicated: not in that table
+    assert "--replicates 10=2" in block and "--replicate-methods" not in block
+    args = fidelity.build_parser().parse_args(["--ipc", "1", "10", "--replicates", "10=3"])
+    assert fidelity.replicates_per_ipc(args) == {1: 1, 10: 3}
+    with pytest.raises(SystemExit, match="50=2"):
+        fidelity.replicates_per_ipc(fidelity.build_parser().parse_args(["--ipc", "1", "10", "--replicates", "50=2"]))

@@ -142,18 +142,21 @@ class RunManifestHook:
 
 class ParameterCheckHook:
     """Checks, before any node runs, the form of parameters that are first used late: `ipc` is read by
-    the distill nodes, after expert training, so `--params ipc=abc` would otherwise fail an hour in;
-    the evaluation blocks' keys are read by evaluation nodes, after distillation."""
+    the distill nodes, after expert training, so `--params ipc=abc` would otherwise fail an hour in
+    (`replicate` too); the evaluation blocks' keys are read by evaluation nodes, after distillation."""
 
     @hook_impl(tryfirst=True)  # before other plugins' hooks (kedro-mlflow) open a run for nothing
     def before_pipeline_run(self, catalog: Any) -> None:
         # imported here: they import torch, and every `kedro` command loads these hooks
         from ddforge.core.sampling import check_ipc_form
+        from ddforge.core.seeding import replicate_seed
         from ddforge.methods.registry import METHODS
         from ddforge.pipelines.evaluate.nodes import full_data_protocol, method_evaluation
 
         if "params:ipc" in catalog:
             check_ipc_form(catalog.load("params:ipc"))
+        if "params:replicate" in catalog:
+            replicate_seed(0, catalog.load("params:replicate"))
         if "params:evaluation" in catalog:
             evaluation = catalog.load("params:evaluation")
             full_data_protocol(evaluation)

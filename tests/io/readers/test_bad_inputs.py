@@ -83,9 +83,9 @@ def idx_spec(t: Path, mutate: Callable[[dict[str, Path]], Any]) -> dict:
     return {"format": "idx", "search_dirs": [str(t / "mnist")]}
 
 
-def ipc_param(value: Any) -> Callable[[], None]:
-    """What `kedro run --params ipc=...` meets first: the hook, before any node runs."""
-    catalog = DataCatalog({"params:ipc": MemoryDataset(value)})
+def ipc_param(value: Any, name: str = "ipc") -> Callable[[], None]:
+    """What `kedro run --params ipc=...` (or `replicate=...`) meets first: the hook, before any node runs."""
+    catalog = DataCatalog({f"params:{name}": MemoryDataset(value)})
     return lambda: ParameterCheckHook().before_pipeline_run(catalog=catalog)
 
 
@@ -286,6 +286,10 @@ BAD_INPUTS = [
     Bad("method-evaluation-key", "evaluation", "unknown key in a method's `<method>.evaluation` block",
         lambda t: evaluation_params({}, datadam={"network": "resnet"}), ("datadam.evaluation", "['network']"),
         ConfigError),
+    Bad("replicate-negative", "replicate", "`--params replicate=-1`", lambda t: ipc_param(-1, "replicate"),
+        ("replicate must be a non-negative integer", "got int -1"), ConfigError),
+    Bad("replicate-string", "replicate", "`--params replicate=first`", lambda t: ipc_param("first", "replicate"),
+        ("replicate must be a non-negative integer", "got str 'first'"), ConfigError),
     # preprocess (ingest), after resizing
     Bad("test-duplicates-train", "preprocess", "test images pixel-identical to training images",
         duplicated_test_images, ("x.npz", "2 of 3 test images", "(1 distinct)", "deduplicate"), "warning"),

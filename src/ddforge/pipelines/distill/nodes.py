@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ddforge.core.sampling import IPC, resolve_ipc
+from ddforge.core.seeding import replicate_seed
 from ddforge.methods.base import DistillContext
 from ddforge.methods.registry import distill, get_method, resolve_config
 from ddforge.pipelines.provenance import check_buffer, network_spec, resolve_device, stable_hash
@@ -35,8 +36,10 @@ def make_distill_node(method_name: str) -> Callable[..., dict]:
 
     def distill_node(
         real_train: dict, network: dict[str, Any], params: dict[str, Any], ipc: IPC, runtime: dict[str, Any],
-        seed: int, trajectory_matching: dict[str, Any] | None = None, expert_buffer: dict | None = None,
+        seed: int, replicate: int, trajectory_matching: dict[str, Any] | None = None,
+        expert_buffer: dict | None = None,
     ) -> dict:
+        seed = replicate_seed(seed, replicate)   # the experts keep the run seed; this distillation draws its own
         counts = resolve_ipc(ipc, real_train["class_names"])
         cfg = resolve_config(method_name, params, trajectory_matching, counts)
         spec = network_spec(network, real_train)
@@ -65,7 +68,8 @@ def make_distill_node(method_name: str) -> Callable[..., dict]:
         started = time.perf_counter()
         synthetic = distill(method_name, cfg, ctx, run_key=run_key, checkpoint_path=checkpoint)
         synthetic["meta"] = {
-            "params": params, "config": config, "seed": seed, "data_fingerprint": real_train["data_fingerprint"],
+            "params": params, "config": config, "seed": seed, "replicate": replicate,
+            "data_fingerprint": real_train["data_fingerprint"],
             "run_key": run_key, "expert_buffer": buffer_key, "provenance": provenance(),
             # this node's wall time (a resumed run counts only what it did itself)
             "distill_seconds": round(time.perf_counter() - started, 1),

@@ -6,12 +6,13 @@ from ddforge.methods.base import Method
 
 from .nodes import loss_history, make_distill_node
 
-SHARED_PARAMS = {"params:network", "params:ipc", "params:runtime", "params:seed"}
+SHARED_PARAMS = {"params:network", "params:ipc", "params:runtime", "params:seed", "params:replicate"}
 TRAJECTORY_INPUTS = ["params:trajectory_matching", "expert_buffer"]
 
 
 def create_distill_pipeline(method: Method) -> Pipeline:
-    inputs = ["real_train", "params:network", "params:distill", "params:ipc", "params:runtime", "params:seed"]
+    inputs = ["real_train", "params:network", "params:distill", "params:ipc", "params:runtime", "params:seed",
+              "params:replicate"]
     if method.matches_trajectories:
         inputs += TRAJECTORY_INPUTS
     template = pipeline([

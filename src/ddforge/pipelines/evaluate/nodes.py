@@ -18,7 +18,7 @@ from ddforge.core.audit import AuditConfig, audit_data, network_inspector, summa
 from ddforge.core.evaluation import EvalConfig, Stage, evaluate_training_set
 from ddforge.core.networks import NetworkSpec
 from ddforge.core.sampling import IPC, resolve_ipc, select_per_class
-from ddforge.core.seeding import make_generator
+from ddforge.core.seeding import make_generator, replicate_seed
 from ddforge.errors import ConfigError, IncompatibleArtefactError
 from ddforge.methods.base import Method
 from ddforge.methods.registry import get_method
@@ -121,7 +121,7 @@ def hard_label_stages(method: Method, synthetic_set: dict, snapshot: dict) -> li
 
 def evaluate_synthetic_set(
     synthetic_set: dict, real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict,
-    runtime: dict, seed: int, own_evaluation: dict | None = None,
+    runtime: dict, seed: int, own_evaluation: dict | None = None, replicate: int = 0,
 ) -> dict:
     """Every checkpoint under the method's recipe (`own_evaluation` over the shared `evaluation`), the
     final one audited, then the hard-label and same-recipe random-real figures the report ranks by."""
@@ -170,7 +170,7 @@ def evaluate_synthetic_set(
            **method.extra_evaluations(synthetic_set, evaluate, checkpoints[-1])}
     if not same_recipe:  # the shared random_real baseline was trained otherwise: not a fair bar for this set
         counts = resolve_ipc(synthetic_set["ipc"], real_train["class_names"])
-        stages = _random_real_stages(real_train, counts, recipe["baseline_lr"], seed)
+        stages = _random_real_stages(real_train, counts, recipe["baseline_lr"], replicate_seed(seed, replicate))
         out["random_real_same_recipe"] = _baseline("random_real", counts, stages, cfg, spec, real_train, real_val,
                                                    real_test, recipe, runtime, seed)
     return out
@@ -178,12 +178,13 @@ def evaluate_synthetic_set(
 
 def evaluate_random_real(
     real_train: dict, real_val: dict, real_test: dict, network: dict, evaluation: dict, ipc: IPC,
-    runtime: dict, seed: int,
+    runtime: dict, seed: int, replicate: int = 0,
 ) -> dict:
-    """A random real subset of the same size, trained by the shared protocol (the bar to beat)."""
+    """A random real subset of the same size, trained by the shared protocol (the bar to beat); each
+    distillation replicate draws its own subset, trained by the same evaluation networks."""
     spec = network_spec(network, real_train)
     counts = resolve_ipc(ipc, real_train["class_names"])
-    stages = _random_real_stages(real_train, counts, evaluation["baseline_lr"], seed)
+    stages = _random_real_stages(real_train, counts, evaluation["baseline_lr"], replicate_seed(seed, replicate))
     return _baseline("random_real", counts, stages, _eval_config(evaluation), spec, real_train, real_val, real_test,
                      evaluation, runtime, seed)
 

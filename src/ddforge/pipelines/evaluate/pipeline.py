@@ -10,8 +10,9 @@ def baselines() -> Pipeline:
     """Random real subset of the same IPC, and the full training split; namespaced like methods."""
     random_real = pipeline(
         [node(evaluate_random_real, ["real_train", "real_val", "real_test", "params:network", "params:evaluation",
-                                     "params:ipc", "params:runtime", "params:seed"], "evaluation", name="evaluate")],
-        namespace="random_real", inputs=REAL, parameters={*COMMON, "params:ipc"},
+                                     "params:ipc", "params:runtime", "params:seed", "params:replicate"],
+              "evaluation", name="evaluate")],
+        namespace="random_real", inputs=REAL, parameters={*COMMON, "params:ipc", "params:replicate"},
     )
     full_data = pipeline(
         [node(evaluate_full_data, ["real_train", "real_val", "real_test", *COMMON], "evaluation", name="evaluate")],
@@ -24,9 +25,9 @@ def evaluate_method(method: str) -> Pipeline:
     """The method's set under its recipe: the shared `evaluation` block with `<method>.evaluation` over it."""
     own = f"params:{method}.evaluation"  # already qualified: listed in `parameters`, so not namespaced again
     return pipeline(
-        [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON, own],
-              "evaluation", name="evaluate")],
+        [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON, own,
+                                       "params:replicate"], "evaluation", name="evaluate")],
         namespace=method,
         inputs=REAL,
-        parameters={*COMMON, own},
+        parameters={*COMMON, own, "params:replicate"},
     )
