@@ -11,6 +11,7 @@ import fcntl
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -224,6 +225,20 @@ class MlflowParamsSettingsHook:
                 plugin.recursive = params.dict_params.recursive
                 plugin.sep = params.dict_params.sep
                 plugin.long_params_strategy = params.long_params_strategy
+
+
+class FreshCompilerHook:
+    """Each node compiles from a clean torch.compile state, as it would in a process of its own (a
+    Dagster step, a resumed run, a `--pipelines` cut): nothing an earlier node compiled can change a
+    later node's kernels, or use up Dynamo's recompile limit, past which a network silently runs
+    eagerly (other kernels, other rounding). A node that compiles pays a recompile, mostly read from
+    the on-disk cache: seconds."""
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        dynamo = sys.modules.get("torch._dynamo")   # not imported: nothing was compiled, nothing to reset
+        if dynamo is not None:
+            dynamo.reset()
 
 
 class GpuPoolHook:

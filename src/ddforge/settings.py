@@ -6,6 +6,7 @@ from kedro.config import OmegaConfigLoader  # noqa: F401
 from ddforge import cli_errors
 from ddforge.hooks import (
     ExpertShardsHook,
+    FreshCompilerHook,
     GpuPoolHook,
     MlflowParamsSettingsHook,
     MlflowVersionedArtefactHook,
@@ -16,7 +17,7 @@ from ddforge.hooks import (
 cli_errors.install()
 
 HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook(), ExpertShardsHook(),
-         MlflowParamsSettingsHook(), GpuPoolHook())
+         MlflowParamsSettingsHook(), GpuPoolHook(), FreshCompilerHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -31,12 +31,18 @@ def fast_forward(net: nn.Module, compile_model: bool, channels_last: bool) -> Ca
 
     torch.compile needs a C++ compiler on CPU; when compiling fails the eager forward is used and
     the failure is logged once, so a machine without one still trains (only slower).
+
+    Static shapes (`dynamic=False`): a kernel then depends on the batch shape alone. With torch's
+    automatic dynamic shapes, one network's partial last batch marked the batch dimension dynamic for
+    every later network of the class in the process (the state belongs to the forward's code object),
+    and their full batches then ran a dynamic-shape kernel that rounds differently: an expert's
+    trajectory depended on what the process had compiled before it (docs/fidelity.md).
     """
     if channels_last:
         net.to(memory_format=torch.channels_last)
     if not compile_model:
         return _as_layout(net, channels_last)
-    compiled = torch.compile(net)
+    compiled = torch.compile(net, dynamic=False)
     state = {"forward": _as_layout(compiled, channels_last)}
 
     def forward(x: torch.Tensor) -> torch.Tensor:
