@@ -42,3 +42,10 @@ def test_provenance_names_the_allocator_the_process_runs_on():
     facts = machine_facts()
     assert facts["allocator"] == "glibc"
     assert facts["cpus"] == os.cpu_count() and facts["torch_threads"] >= 1
+
+
+def test_provenance_names_the_vector_instruction_set_the_kernels_dispatch_to():
+    """It changes float rounding: two machines' artefacts are bit-identical only when it matches."""
+    assert machine_facts(ATEN_CPU_CAPABILITY="default")["cpu_capability"] == "DEFAULT"
+    assert machine_facts()["cpu_capability"] in {"DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256"} | {
+        f"SVE{n}" for n in (128, 256, 512)}

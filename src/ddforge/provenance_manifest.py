@@ -44,13 +44,16 @@ def _read(path: str) -> str | None:
 
 def machine() -> dict[str, Any]:
     """What a wall time depends on beyond the code: CPU, threads, huge pages, the memory allocator.
-    Two runs of one commit that differ in speed are compared here first."""
+    Two runs of one commit that differ in speed are compared here first. The vector instruction set
+    torch's CPU kernels dispatch to (`cpu_capability`; `ATEN_CPU_CAPABILITY` forces one) and the
+    thread count also change float rounding: bit-identical artefacts need both to match."""
 
     cpu = next((line.split(":", 1)[1].strip() for line in (_read("/proc/cpuinfo") or "").splitlines()
                 if line.startswith("model name")), platform.processor() or None)
     maps = _read("/proc/self/maps") or ""
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "transparent_hugepage": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
         "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
         "allocator": next((name for name in ("tcmalloc", "jemalloc") if f"lib{name}" in maps), "glibc"),
