@@ -203,9 +203,9 @@ def reproduce(env: str, results: dict[int, dict]) -> str:
     replicated = {i: results[i]["replicates"] for i in ipcs if results[i].get("replicates")}
     if replicated:
         command += " --replicates " + " ".join(f"{i}={len(reps) + 1}" for i, reps in replicated.items())
-        methods = {tuple(rep["methods"]) for reps in replicated.values() for rep in reps.values()}
-        if methods != {TRAJECTORY_METHODS}:
-            command += " --replicate-methods " + " ".join(sorted(set().union(*methods)))
+        methods = {m for reps in replicated.values() for rep in reps.values() for m in rep["methods"]}
+        if methods != set(TRAJECTORY_METHODS):
+            command += " --replicate-methods " + " ".join(sorted(methods))
     return command
 
 

@@ -128,7 +128,8 @@ def test_a_run_from_before_lr_update_was_recorded_shows_the_log_update_it_ran():
 def test_replicates_are_judged_on_their_means_with_the_gain_paired_per_replicate():
     results = _results({10: {**{m: 0.80 for m in fidelity.METHODS}, "random_real": 0.74, "full_data": 0.90}})
     replicate = _results({10: {"mtt": 0.86, "datm": 0.78, "seqmatch": 0.8, "iadd": 0.8, "random_real": 0.72}})[10]
-    replicate["methods"] = {m: replicate["methods"][m] for m in fidelity.TRAJECTORY_METHODS}
+    # as `collect` stores them: in METHODS order, which is not TRAJECTORY_METHODS order
+    replicate["methods"] = {m: replicate["methods"][m] for m in fidelity.METHODS if m in fidelity.TRAJECTORY_METHODS}
     results[10]["replicates"] = {"1": replicate}
     block = fidelity.render("e", results, fidelity.DOC.parent / "figures" / "x.png")
     # MTT 80 and 86: mean 83, sample std 4.24; gains 80-74 = 6 and 86-72 = 14: 10 ± 5.66; 83 / 90 = 92.2 %
