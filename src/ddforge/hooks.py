@@ -150,14 +150,14 @@ class ParameterCheckHook:
     def before_pipeline_run(self, catalog: Any) -> None:
         # imported here: they import torch, and every `kedro` command loads these hooks
         from ddforge.core.sampling import check_ipc_form
-        from ddforge.core.seeding import replicate_seed
+        from ddforge.core.seeding import check_replicate
         from ddforge.methods.registry import METHODS
         from ddforge.pipelines.evaluate.nodes import full_data_protocol, method_evaluation
 
         if "params:ipc" in catalog:
             check_ipc_form(catalog.load("params:ipc"))
         if "params:replicate" in catalog:
-            replicate_seed(0, catalog.load("params:replicate"))
+            check_replicate(catalog.load("params:replicate"))
         if "params:evaluation" in catalog:
             evaluation = catalog.load("params:evaluation")
             full_data_protocol(evaluation)

@@ -6,10 +6,10 @@ import torch
 import ddforge.pipelines.evaluate.nodes as evaluate_nodes
 from ddforge.core.seeding import replicate_seed
 from ddforge.errors import ConfigError
-from ddforge.hooks import ParameterCheckHook
 from ddforge.pipeline_registry import register_pipelines
 from ddforge.pipelines.distill.nodes import make_distill_node
 from ddforge.pipelines.evaluate.nodes import evaluate_random_real
+from tests.io.readers.test_bad_inputs import hook_param
 from tests.pipelines.test_evaluation_protocol import NETWORK, SHARED, TEST, TRAIN, VAL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,13 +25,7 @@ def test_replicate_zero_is_the_run_seed_and_others_are_distinct_streams():
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "1", None])
 def test_a_replicate_that_is_not_a_non_negative_integer_is_refused_before_any_node(bad):
     with pytest.raises(ConfigError, match="replicate must be a non-negative integer"):
-        ParameterCheckHook().before_pipeline_run(catalog=_catalog(bad))
-
-
-def _catalog(replicate):
-    from kedro.io import DataCatalog, MemoryDataset
-
-    return DataCatalog({"params:replicate": MemoryDataset(replicate)})
+        hook_param(bad, "replicate")()
 
 
 def _distil(tmp_path, replicate: int) -> dict:

@@ -25,6 +25,13 @@ def make_generator(seed: int, *names: object) -> torch.Generator:
     return g
 
 
+def check_replicate(replicate: Any) -> None:
+    """Refuse a `params:replicate` that is not a non-negative integer (also before any node, by a hook)."""
+    if not isinstance(replicate, Integral) or isinstance(replicate, bool) or replicate < 0:
+        raise ConfigError(f"replicate must be a non-negative integer (0: the run seed's own distillation); "
+                          f"got {type(replicate).__name__} {replicate!r}")
+
+
 def replicate_seed(seed: int, replicate: Any) -> int:
     """The seed of one independent distillation (`params:replicate`) from the same experts.
 
@@ -32,7 +39,5 @@ def replicate_seed(seed: int, replicate: Any) -> int:
     as it was; replicate r > 0 draws its own initial images, minibatches and random-real subset from a
     stream derived from the run seed. The experts and the evaluation networks keep the run seed: the
     spread between replicates is the distillation's own, judged by the same networks."""
-    if not isinstance(replicate, Integral) or isinstance(replicate, bool) or replicate < 0:
-        raise ConfigError(f"replicate must be a non-negative integer (0: the run seed's own distillation); "
-                          f"got {type(replicate).__name__} {replicate!r}")
+    check_replicate(replicate)
     return int(seed) if replicate == 0 else derive_seed(seed, "replicate", int(replicate))

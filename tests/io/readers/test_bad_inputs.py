@@ -83,7 +83,7 @@ def idx_spec(t: Path, mutate: Callable[[dict[str, Path]], Any]) -> dict:
     return {"format": "idx", "search_dirs": [str(t / "mnist")]}
 
 
-def ipc_param(value: Any, name: str = "ipc") -> Callable[[], None]:
+def hook_param(value: Any, name: str = "ipc") -> Callable[[], None]:
     """What `kedro run --params ipc=...` (or `replicate=...`) meets first: the hook, before any node runs."""
     catalog = DataCatalog({f"params:{name}": MemoryDataset(value)})
     return lambda: ParameterCheckHook().before_pipeline_run(catalog=catalog)
@@ -273,12 +273,12 @@ BAD_INPUTS = [
     Bad("misspelt-key", "any", "misspelt parameter key",
         lambda t: {"format": "image_folder", "rootdir": str(t)}, ("rootdir", "accepted keys", "root"), ConfigError),
     # parameters, checked by a hook before any node runs (from parameters*.yml or `kedro run --params`)
-    Bad("ipc-string", "ipc", "`--params ipc=abc`", lambda t: ipc_param("abc"), ("got the string 'abc'",), ConfigError),
-    Bad("ipc-float", "ipc", "`--params ipc=1.5`", lambda t: ipc_param(1.5), ("got the float 1.5",), ConfigError),
-    Bad("ipc-bool", "ipc", "`--params ipc=true`", lambda t: ipc_param(True), ("got the boolean True",), ConfigError),
-    Bad("ipc-zero-in-list", "ipc", "`ipc: [2, 0]` in parameters.yml", lambda t: ipc_param([2, 0]),
+    Bad("ipc-string", "ipc", "`--params ipc=abc`", lambda t: hook_param("abc"), ("got the string 'abc'",), ConfigError),
+    Bad("ipc-float", "ipc", "`--params ipc=1.5`", lambda t: hook_param(1.5), ("got the float 1.5",), ConfigError),
+    Bad("ipc-bool", "ipc", "`--params ipc=true`", lambda t: hook_param(True), ("got the boolean True",), ConfigError),
+    Bad("ipc-zero-in-list", "ipc", "`ipc: [2, 0]` in parameters.yml", lambda t: hook_param([2, 0]),
         ("the list [2, 0]", "item 1 is the integer 0"), ConfigError),
-    Bad("ipc-bad-count-by-class", "ipc", "`ipc: {COVID: two}` in parameters.yml", lambda t: ipc_param({"COVID": "two"}),
+    Bad("ipc-bad-count-by-class", "ipc", "`ipc: {COVID: two}` in parameters.yml", lambda t: hook_param({"COVID": "two"}),
         ("'COVID' is the string 'two'",), ConfigError),
     Bad("full-data-key", "evaluation", "misspelt key in `evaluation.full_data` (`--params evaluation.full_data.epoch=5`)",
         lambda t: evaluation_params({"full_data": {"lr": 0.01, "epoch": 5}}),
@@ -286,9 +286,9 @@ BAD_INPUTS = [
     Bad("method-evaluation-key", "evaluation", "unknown key in a method's `<method>.evaluation` block",
         lambda t: evaluation_params({}, datadam={"network": "resnet"}), ("datadam.evaluation", "['network']"),
         ConfigError),
-    Bad("replicate-negative", "replicate", "`--params replicate=-1`", lambda t: ipc_param(-1, "replicate"),
+    Bad("replicate-negative", "replicate", "`--params replicate=-1`", lambda t: hook_param(-1, "replicate"),
         ("replicate must be a non-negative integer", "got int -1"), ConfigError),
-    Bad("replicate-string", "replicate", "`--params replicate=first`", lambda t: ipc_param("first", "replicate"),
+    Bad("replicate-string", "replicate", "`--params replicate=first`", lambda t: hook_param("first", "replicate"),
         ("replicate must be a non-negative integer", "got str 'first'"), ConfigError),
     # preprocess (ingest), after resizing
     Bad("test-duplicates-train", "preprocess", "test images pixel-identical to training images",

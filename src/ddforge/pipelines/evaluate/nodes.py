@@ -94,11 +94,11 @@ def _baseline(name: str, ipc: list[int] | None, stages: list, cfg: EvalConfig, s
             "checkpoints": ckpt, **_selection(ckpt), **audit}
 
 
-def _random_real_stages(real_train: dict, counts: list[int], lr: float, seed: int) -> list[Stage]:
-    """`counts[c]` real training images of class c, drawn from the run's one random-real stream: the
-    shared baseline and every same-recipe baseline train on the same images."""
-    idx = select_per_class(real_train["labels"], counts, make_generator(seed, "random-real"),
-                           real_train["class_names"])
+def _random_real_stages(real_train: dict, counts: list[int], lr: float, seed: int, replicate: int) -> list[Stage]:
+    """`counts[c]` real training images of class c, drawn from the replicate's one random-real stream: the
+    shared baseline and every same-recipe baseline of a replicate train on the same images."""
+    draws = make_generator(replicate_seed(seed, replicate), "random-real")
+    idx = select_per_class(real_train["labels"], counts, draws, real_train["class_names"])
     return [(real_train["images"][idx], real_train["labels"][idx], lr)]
 
 
@@ -170,7 +170,7 @@ def evaluate_synthetic_set(
            **method.extra_evaluations(synthetic_set, evaluate, checkpoints[-1])}
     if not same_recipe:  # the shared random_real baseline was trained otherwise: not a fair bar for this set
         counts = resolve_ipc(synthetic_set["ipc"], real_train["class_names"])
-        stages = _random_real_stages(real_train, counts, recipe["baseline_lr"], replicate_seed(seed, replicate))
+        stages = _random_real_stages(real_train, counts, recipe["baseline_lr"], seed, replicate)
         out["random_real_same_recipe"] = _baseline("random_real", counts, stages, cfg, spec, real_train, real_val,
                                                    real_test, recipe, runtime, seed)
     return out
@@ -184,7 +184,7 @@ def evaluate_random_real(
     distillation replicate draws its own subset, trained by the same evaluation networks."""
     spec = network_spec(network, real_train)
     counts = resolve_ipc(ipc, real_train["class_names"])
-    stages = _random_real_stages(real_train, counts, evaluation["baseline_lr"], replicate_seed(seed, replicate))
+    stages = _random_real_stages(real_train, counts, evaluation["baseline_lr"], seed, replicate)
     return _baseline("random_real", counts, stages, _eval_config(evaluation), spec, real_train, real_val, real_test,
                      evaluation, runtime, seed)
 
