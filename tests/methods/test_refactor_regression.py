@@ -29,7 +29,10 @@ def test_synthetic_set_equals_the_pre_refactor_one(method, tiny_context):
     params = OWN[method] if method == "datadam" else {**PARAMS, **OWN.get(method, {})}
     result = distill(method, resolve_config(method, params), tiny_context, run_key="r", checkpoint_path=None)
     recorded = RECORDED[method]
-    torch.testing.assert_close(result["images"], recorded["images"], rtol=1e-5, atol=1e-6)
+    # atol 1e-5, not 1e-6: on a 2026-11-22 host (AMX-capable Xeon) one SeqMatch pixel of 256 came out
+    # 1.7e-6 from the recording, on every thread count and ATen/oneDNN ISA cap tried; a changed
+    # result, which this test is for, moves images far more (lr_img 10 -> 10.01: 4e-4 to 2e-2).
+    torch.testing.assert_close(result["images"], recorded["images"], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(result["labels"], recorded["labels"], rtol=1e-5, atol=1e-6)
     assert result["lr"] == pytest.approx(float(recorded["lr"]), rel=1e-6)
     assert result["history"]["loss"] == pytest.approx(recorded["loss"].tolist(), rel=1e-5)
