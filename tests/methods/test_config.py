@@ -100,7 +100,10 @@ def test_paper_environments_resolve_each_methods_published_row(env, ipc):
         mtt_rows[ipc]
     assert cfgs["iadd"].matching.syn_steps == cfgs["mtt"].matching.syn_steps
     assert cfgs["datm"].matching.syn_steps == 80 and cfgs["datm"].loop.iterations == 10000   # §3.3
-    assert cfgs["datadam"].extra.norm == "batchnorm" and cfgs["datadam"].extra.power == 4    # §5.2, issue #8
+    # §5.2: the authors' batch-norm ConvNet for CIFAR-10 (issue #8); the HP table's instance norm for
+    # Fashion-MNIST, where batch norm collapsed at IPC 1 (docs/fidelity.md, GPU tier)
+    assert cfgs["datadam"].extra.norm == ("batchnorm" if env == "paper_cifar10" else "instancenorm")
+    assert cfgs["datadam"].extra.power == 4
     assert params["datadam"]["evaluation"] == {"num_models": 10, "epochs": 1800, "batch_size": 64, "lr": 0.01}
     assert params["datm"]["evaluation"]["batch_size"] == 128
 
