@@ -191,19 +191,32 @@ class MlflowVersionedArtefactHook:
             mlflow.log_artifact(str(path), artifact_path)
 
 
-class ExpertShardsHook:
-    """`experts.shards` decides how many training nodes the experts pipeline has (K shards, then
-    `gather_experts`). Kedro builds pipelines after the context, so this hook sets the count from the
-    context's parameters (`--params` included) and, if it changed, has the registry built again."""
+class PipelineShapeHook:
+    """Two parameters decide which nodes the pipelines have: `experts.shards` (K shard nodes, then
+    `gather_experts`) and `<method>.preprocess` (a method whose data preparation differs from the shared
+    one gets its own `<method>.preprocess` node and `<method>.real_*` inputs). Kedro builds pipelines after
+    the context, so this hook sets both from the context's parameters (`--params` included) and, if
+    either changed, has the registry built again. A `<method>.preprocess` that cannot work (a key other
+    than the transform's, a trajectory method) fails here, before any node runs."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         from kedro.framework.project import PACKAGE_NAME, pipelines
 
+        from ddforge.methods.registry import METHODS
         from ddforge.pipelines.experts.nodes import num_shards
         from ddforge.pipelines.experts.pipeline import use_shards
+        from ddforge.pipelines.ingest.nodes import own_preparation
+        from ddforge.pipelines.ingest.pipeline import use_own_preparations
 
-        if use_shards(num_shards(context.params.get("experts") or {})) and PACKAGE_NAME:
+        params = context.params
+        own = {name for name, method in METHODS.items()
+               if own_preparation(name, params.get("preprocess") or {}, (params.get(name) or {}).get("preprocess"),
+                                  method.matches_trajectories) is not None}
+        if own:
+            log.info("own data preparation (`<method>.preprocess`) for %s", ", ".join(sorted(own)))
+        changed = [use_shards(num_shards(params.get("experts") or {})), use_own_preparations(own)]  # both set
+        if any(changed) and PACKAGE_NAME:
             pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
 
 

@@ -5,18 +5,18 @@ from kedro.config import OmegaConfigLoader  # noqa: F401
 
 from ddforge import cli_errors
 from ddforge.hooks import (
-    ExpertShardsHook,
     FreshCompilerHook,
     GpuPoolHook,
     MlflowParamsSettingsHook,
     MlflowVersionedArtefactHook,
     ParameterCheckHook,
+    PipelineShapeHook,
     RunManifestHook,
 )
 
 cli_errors.install()
 
-HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook(), ExpertShardsHook(),
+HOOKS = (ParameterCheckHook(), RunManifestHook(), MlflowVersionedArtefactHook(), PipelineShapeHook(),
          MlflowParamsSettingsHook(), GpuPoolHook(), FreshCompilerHook())
 
 CONFIG_LOADER_ARGS = {

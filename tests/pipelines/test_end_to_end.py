@@ -236,3 +236,32 @@ def test_each_set_is_ranked_under_its_own_recipe(ci_run):
     (run,) = client.search_runs([client.get_experiment_by_name("ddforge").experiment_id])
     for m in METHODS:
         assert math.isfinite(run.data.metrics[f"{m}/ior"]) and math.isfinite(run.data.metrics[f"{m}/hlr"])
+
+
+@pytest.mark.slow
+def test_datadam_distils_on_its_own_unwhitened_preparation_beside_whitened_experts(ci_run):
+    """conf/ci whitens (`preprocess.zca: true`); DataDAM's paper does not (`datadam.preprocess.zca: false`):
+    it gets the same splits under its own transform, is evaluated and ranked on them, and exports
+    through its own transform."""
+    import json
+
+    from ddforge.core.transforms import invert_transform
+    from ddforge.io.export import to_uint8
+
+    root, _ = ci_run
+    data = root / "data/05_model_input"
+    shared = {n: torch.load(data / f"{n}.pt", weights_only=True) for n in ("real_train", "real_test", "data_transform")}
+    own = {n: torch.load(data / "datadam" / f"{n}.pt", weights_only=True)
+           for n in ("real_train", "real_test", "data_transform")}
+    assert shared["data_transform"]["kind"] == "zca" and own["data_transform"]["kind"] == "normalize"
+    for split in ("real_train", "real_test"):
+        assert torch.equal(own[split]["labels"], shared[split]["labels"])
+        assert torch.allclose(invert_transform(own[split]["images"], own["data_transform"]),
+                              invert_transform(shared[split]["images"], shared["data_transform"]), atol=1e-4)
+    evs = {m: json.loads((root / f"data/08_reporting/evaluation/{m}.json").read_text()) for m in ("datadam", "mtt")}
+    assert evs["mtt"]["protocol"]["data"] == "zca (eps 0.1)" and evs["datadam"]["protocol"]["data"] == "normalize"
+    assert evs["datadam"]["random_real_same_recipe"]["protocol"]["data"] == "normalize"
+    assert "data normalize (shared: zca (eps 0.1))" in latest(root / "data/08_reporting/comparison.md").read_text()
+    export = torch.load(root / "data/08_reporting/export/datadam/synthetic_set.pt", weights_only=True)
+    assert export["transform"]["kind"] == "normalize"
+    assert torch.equal(export["display_uint8"], to_uint8(invert_transform(export["images"], own["data_transform"])))

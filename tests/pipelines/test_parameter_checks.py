@@ -39,3 +39,17 @@ def test_kedro_run_with_a_bad_ipc_stops_before_any_node(tmp_path):
     assert "Traceback" not in result.stderr
     assert "Completed node" not in output and not (root / "data" / "02_intermediate").exists()  # no node ran
     print(f"failed after {time.monotonic() - start:.1f} s")
+
+
+@pytest.mark.slow
+def test_kedro_run_with_a_trajectory_method_on_its_own_preparation_stops_before_any_node(tmp_path):
+    """conf/ci whitens; MTT's experts are trained on the whitened data, so MTT cannot distil unwhitened."""
+    root = make_project(tmp_path / "p")
+    kedro = str(Path(sys.executable).with_name("kedro"))
+    result = subprocess.run([kedro, "run", "--env", "ci", "--params", "mtt.preprocess.zca=false"], cwd=root,
+                            capture_output=True, text=True, env={**os.environ, **ENV}, timeout=300, check=False)
+    assert result.returncode != 0
+    assert ("ddforge: error: mtt.preprocess sets zca=False, but mtt matches the experts' trajectories, trained on "
+            "the shared preparation (preprocess.zca=True)") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "data" / "02_intermediate").exists()  # no node ran

@@ -34,6 +34,20 @@ def test_report_leaves_out_evaluations_of_other_data():
     assert table.loc[0, "test_images"] == "42 (a 12, b 30)" and warnings == []
 
 
+def test_report_keeps_a_method_with_its_own_preparation_only_on_the_current_splits():
+    """DataDAM's own preparation has its own data fingerprint (another transform of the same splits): it is
+    compared when its splits are the current ones, and left out when they are not."""
+    current = {"class_names": ["a", "b"], "data_fingerprint": "zca", "splits_fingerprint": "splits",
+               "labels": torch.tensor([0] * 12 + [1] * 30)}
+    own = {**_evaluation("datadam", "normalize", 0.7), "prepared_for": "datadam", "splits_fingerprint": "splits"}
+    other_splits = {**_evaluation("iadd", "normalize-old", 0.7), "prepared_for": "iadd", "splits_fingerprint": "old"}
+    not_own = {**_evaluation("datm", "normalize", 0.7), "splits_fingerprint": "splits"}
+    table, markdown, _, _ = comparison_table({"metrics": ["accuracy"]}, current, _evaluation("mtt", "zca", 0.8),
+                                             own, other_splits, not_own)
+    assert sorted(table["method"]) == ["datadam", "mtt"]
+    assert "Left out (evaluated on other data or config; rerun them): iadd, datm" in markdown
+
+
 def test_report_opens_with_the_warnings_and_the_recommendation():
     current = {"class_names": ["a", "b"], "data_fingerprint": "new", "labels": torch.tensor([0] * 3 + [1] * 30)}
     _, markdown, _, warnings = comparison_table({"metrics": ["accuracy"]}, current, _evaluation("mtt", "new", 0.8))

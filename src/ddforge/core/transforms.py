@@ -33,7 +33,11 @@ def fit_transform(train_uint8: torch.Tensor, zca: bool, zca_eps: float = 0.1) ->
 
 
 def apply_transform(images_uint8: torch.Tensor, transform: dict, chunk: int = 4096) -> torch.Tensor:
-    x = images_uint8.float() / 255.0
+    return transform_pixels(images_uint8.float() / 255.0, transform, chunk)
+
+
+def transform_pixels(x: torch.Tensor, transform: dict, chunk: int = 4096) -> torch.Tensor:
+    """[0,1] pixels into the transform's space (the inverse of `invert_transform`)."""
     if transform["kind"] == "normalize":
         return (x - _channel(transform["mean"])) / _channel(transform["std"])
     shape = x.shape
@@ -41,6 +45,22 @@ def apply_transform(images_uint8: torch.Tensor, transform: dict, chunk: int = 40
     for i in range(0, shape[0], chunk):
         out[i : i + chunk] = (x[i : i + chunk].reshape(-1, out.shape[1]) - transform["mean"]) @ transform["matrix"].T
     return out.reshape(shape)
+
+
+def same_transform(a: dict, b: dict) -> bool:
+    """Equal kind and parameters (the fingerprint of the data they were fitted on aside)."""
+    def equal(x: object, y: object) -> bool:
+        return torch.equal(x, y) if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) else x == y
+
+    return all(equal(a.get(k), b.get(k)) for k in (a.keys() | b.keys()) - {"data_fingerprint"})
+
+
+def retransform(images: torch.Tensor, source: dict, target: dict) -> torch.Tensor:
+    """Images prepared by `source` as `target` prepares them (a method with its own preparation seen by a
+    network trained on the shared one); unchanged when the two are the same transform."""
+    if same_transform(source, target):
+        return images
+    return transform_pixels(invert_transform(images, source), target)
 
 
 def invert_transform(images: torch.Tensor, transform: dict) -> torch.Tensor:

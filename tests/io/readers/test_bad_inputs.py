@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 from kedro.io import DataCatalog, MemoryDataset
 
 from ddforge.errors import ConfigError, DataSourceError, DDForgeError
-from ddforge.hooks import ParameterCheckHook
+from ddforge.hooks import ParameterCheckHook, PipelineShapeHook
 from ddforge.io.readers import read_dataset
 from ddforge.pipelines.ingest.nodes import preprocess
 from tests.io.readers.helpers import make_idx_arrays, pixels, write_folder, write_idx, write_npz, write_png
@@ -94,6 +95,13 @@ def evaluation_params(evaluation: dict, **own: dict) -> Callable[[], None]:
     catalog = DataCatalog({"params:evaluation": MemoryDataset({"full_data": {"lr": 0.01}, **evaluation}),
                            **{f"params:{name}.evaluation": MemoryDataset(block) for name, block in own.items()}})
     return lambda: ParameterCheckHook().before_pipeline_run(catalog=catalog)
+
+
+def preparation_params(**methods: dict) -> Callable[[], None]:
+    """What `kedro run` meets first for `<method>.preprocess`: the hook that shapes the pipelines."""
+    params = {"preprocess": {"zca": True, "zca_eps": 0.1, "max_train_per_class": 500},
+              **{name: {"preprocess": block} for name, block in methods.items()}}
+    return lambda: PipelineShapeHook().after_context_created(SimpleNamespace(params=params))
 
 
 def duplicated_test_images(t: Path) -> Callable[[], Any]:
@@ -290,6 +298,13 @@ BAD_INPUTS = [
         ("replicate must be a non-negative integer", "got int -1"), ConfigError),
     Bad("replicate-string", "replicate", "`--params replicate=first`", lambda t: hook_param("first", "replicate"),
         ("replicate must be a non-negative integer", "got str 'first'"), ConfigError),
+    Bad("method-preparation-trajectory", "preprocess", "a trajectory method on its own preparation "
+        "(`--params mtt.preprocess.zca=false` while `preprocess.zca: true`)",
+        lambda t: preparation_params(mtt={"zca": False}),
+        ("mtt.preprocess sets zca=False", "experts' trajectories", "set `preprocess` instead"), ConfigError),
+    Bad("method-preparation-key", "preprocess", "a split key in a method's `<method>.preprocess` block",
+        lambda t: preparation_params(datadam={"max_train_per_class": 50}),
+        ("datadam.preprocess: unknown keys ['max_train_per_class']", "zca_eps"), ConfigError),
     # preprocess (ingest), after resizing
     Bad("test-duplicates-train", "preprocess", "test images pixel-identical to training images",
         duplicated_test_images, ("x.npz", "2 of 3 test images", "(1 distinct)", "deduplicate"), "warning"),

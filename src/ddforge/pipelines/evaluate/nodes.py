@@ -58,9 +58,12 @@ def _eval_config(evaluation: dict[str, Any], **overrides: Any) -> EvalConfig:
     return EvalConfig(**{**{k: v for k, v in evaluation.items() if k in EVAL_KEYS}, **overrides})
 
 
-def _protocol(spec: NetworkSpec, cfg: EvalConfig, lr: float | None, baseline_lr: float | None = None) -> dict:
-    """The recipe an evaluation trained with (lr None: each set's learned lr), as the report compares them."""
-    return {"network": spec.as_dict(), **asdict(cfg), "lr": lr, "baseline_lr": baseline_lr}
+def _protocol(spec: NetworkSpec, cfg: EvalConfig, lr: float | None, real_train: dict,
+              baseline_lr: float | None = None) -> dict:
+    """The recipe an evaluation trained with (lr None: each set's learned lr) and the data preparation it
+    trained on, as the report compares them."""
+    return {"network": spec.as_dict(), **asdict(cfg), "lr": lr, "baseline_lr": baseline_lr,
+            "data": real_train.get("preparation")}
 
 
 def _with_lr(stages: list[Stage], lr: float | None) -> list[Stage]:
@@ -90,7 +93,8 @@ def _baseline(name: str, ipc: list[int] | None, stages: list, cfg: EvalConfig, s
                                         resolve_device(runtime["device"]), name)
     ckpt = [{"iteration": 0, "lr": stages[0][2], **scores}]
     return {"name": name, "kind": "baseline", "ipc": ipc, "num_images": int(stages[0][1].numel()),
-            "data_fingerprint": real_test["data_fingerprint"], "protocol": _protocol(spec, cfg, stages[0][2]),
+            "data_fingerprint": real_test["data_fingerprint"],
+            "protocol": _protocol(spec, cfg, stages[0][2], real_train),
             "checkpoints": ckpt, **_selection(ckpt), **audit}
 
 
@@ -138,7 +142,8 @@ def evaluate_synthetic_set(
     recipe = method_evaluation(name, evaluation, own_evaluation)
     device, cfg, fixed_lr = resolve_device(runtime["device"]), _eval_config(recipe), recipe.get("lr")
     same_recipe = (spec == shared_spec and cfg == _eval_config(evaluation)
-                   and recipe.get("baseline_lr") == evaluation.get("baseline_lr"))
+                   and recipe.get("baseline_lr") == evaluation.get("baseline_lr")
+                   and real_train.get("prepared_for") is None)   # own data: the shared baseline saw other images
     method = get_method(name)
 
     def evaluate(stages: list) -> dict:
@@ -163,9 +168,10 @@ def evaluate_synthetic_set(
         hard_label = {"labels": "argmax of the learned soft labels", **evaluate(hard_stages)}
         log.info("%s with hard labels: test acc %.4f", name, hard_label["test"]["accuracy"]["mean"])
     out = {"name": name, "kind": "distilled", "ipc": synthetic_set["ipc"],
-           "data_fingerprint": real_test["data_fingerprint"],
-           "num_images": int(synthetic_set["images"].shape[0]),
-           "protocol": {**_protocol(spec, cfg, fixed_lr, recipe.get("baseline_lr")), "same_as_shared": same_recipe},
+           "data_fingerprint": real_test["data_fingerprint"], "splits_fingerprint": real_test.get("splits_fingerprint"),
+           "prepared_for": real_test.get("prepared_for"), "num_images": int(synthetic_set["images"].shape[0]),
+           "protocol": {**_protocol(spec, cfg, fixed_lr, real_train, recipe.get("baseline_lr")),
+                        "same_as_shared": same_recipe},
            "checkpoints": checkpoints, **_selection(checkpoints), **final_audit, "hard_label": hard_label,
            **method.extra_evaluations(synthetic_set, evaluate, checkpoints[-1])}
     if not same_recipe:  # the shared random_real baseline was trained otherwise: not a fair bar for this set

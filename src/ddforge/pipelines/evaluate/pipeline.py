@@ -1,5 +1,7 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
+from ddforge.pipelines.ingest.pipeline import has_own_preparation
+
 from .nodes import evaluate_full_data, evaluate_random_real, evaluate_synthetic_set
 
 REAL = {"real_train", "real_val", "real_test"}
@@ -22,12 +24,13 @@ def baselines() -> Pipeline:
 
 
 def evaluate_method(method: str) -> Pipeline:
-    """The method's set under its recipe: the shared `evaluation` block with `<method>.evaluation` over it."""
+    """The method's set under its recipe: the shared `evaluation` block with `<method>.evaluation` over it,
+    on its own `<method>.real_*` when it has its own preparation."""
     own = f"params:{method}.evaluation"  # already qualified: listed in `parameters`, so not namespaced again
     return pipeline(
         [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON, own,
                                        "params:replicate"], "evaluation", name="evaluate")],
         namespace=method,
-        inputs=REAL,
+        inputs=set() if has_own_preparation(method) else REAL,
         parameters={*COMMON, own, "params:replicate"},
     )

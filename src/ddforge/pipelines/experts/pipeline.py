@@ -1,7 +1,7 @@
 """`train_experts` as one node, or as `experts.shards` nodes whose buffers `gather_experts` joins.
 
 The number of shards is a parameter, and a pipeline's nodes are fixed before it runs: the project's
-`ExpertShardsHook` reads `experts.shards` from the context's parameters (`--params` included) and
+`PipelineShapeHook` reads `experts.shards` from the context's parameters (`--params` included) and
 calls `use_shards` before Kedro (or kedro-dagster) builds the pipelines."""
 from kedro.pipeline import Pipeline, node, pipeline
 

@@ -13,10 +13,15 @@ import torch.nn.functional as F
 from ddforge.core.seeding import make_generator
 from ddforge.core.transforms import apply_transform, fit_transform
 from ddforge.core.splits import holdout
+from ddforge.errors import ConfigError
 from ddforge.io.readers import READERS, RawDataset, read_dataset
 from ddforge.pipelines.provenance import stable_hash
 
 log = logging.getLogger(__name__)
+
+# What `<method>.preprocess` may set: the pixel transform only. The splits (sizes, caps, the held-out
+# images) stay the shared ones, so every set is still scored on the same test images.
+PREPARATION_KEYS = frozenset({"zca", "zca_eps"})
 
 
 def load_raw_dataset(source: dict[str, Any], preprocess: dict[str, Any]) -> dict:
@@ -108,6 +113,9 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
     keep, held = holdout(train_y, groups, params["val_fraction"], g, params.get("max_val_per_class"))
     capped = keep[_cap_per_class(train_y[keep], params.get("max_train_per_class"), g)]
     fingerprint = stable_hash(raw.fingerprint, params, seed)
+    # the same images in the same splits, whatever the transform: what a method's own preparation shares
+    splits_fingerprint = stable_hash(raw.fingerprint, {k: v for k, v in params.items() if k not in PREPARATION_KEYS},
+                                     seed)
     transform = fit_transform(train_x[capped], zca=params["zca"], zca_eps=params.get("zca_eps", 0.1))
     transform["data_fingerprint"] = fingerprint
 
@@ -115,7 +123,8 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
         return {
             "split": name, "images": apply_transform(x, transform), "labels": y.clone(),
             "class_names": list(raw.class_names), "data_fingerprint": fingerprint,
-            "raw_fingerprint": raw.fingerprint, "groups": split_groups,
+            "raw_fingerprint": raw.fingerprint, "splits_fingerprint": splits_fingerprint, "groups": split_groups,
+            "preparation": describe_transform(transform),
         }
 
     out = (
@@ -125,3 +134,46 @@ def preprocess(raw_dataset: dict, params: dict[str, Any], seed: int) -> tuple[di
     )
     log.info("splits: train %d, val %d, test %d; transform %s", *(len(s["labels"]) for s in out), transform["kind"])
     return (*out, transform)
+
+
+def own_preparation(method: str, shared: dict[str, Any], own: dict[str, Any] | None,
+                    matches_trajectories: bool) -> dict[str, Any] | None:
+    """The `preprocess` block a method distils and is evaluated on, when its `<method>.preprocess`
+    makes it differ from the shared one (DataDAM's paper leaves ZCA off where MTT, DATM and SeqMatch
+    whiten, methods.md §1.3), else None. A trajectory method matches experts trained on the shared
+    preparation, so it cannot have one of its own."""
+    own = dict(own or {})
+    unknown = set(own) - PREPARATION_KEYS
+    if unknown:
+        raise ConfigError(f"{method}.preprocess: unknown keys {sorted(unknown)}; a method may set only "
+                          f"{sorted(PREPARATION_KEYS)} (the splits are shared by every method)")
+    merged = {**shared, **own}
+    if merged == shared:
+        return None
+    if matches_trajectories:
+        changed = ", ".join(f"{k}={v}" for k, v in own.items() if shared.get(k) != v)
+        raise ConfigError(
+            f"{method}.preprocess sets {changed}, but {method} matches the experts' trajectories, trained on the "
+            f"shared preparation (preprocess.zca={shared.get('zca')}): set `preprocess` instead, for every "
+            "trajectory method and the experts at once"
+        )
+    return merged
+
+
+def make_own_preparation_node(method: str, matches_trajectories: bool):
+    """The node `<method>.preprocess`: the shared splits under the method's own transform
+    (`own_preparation`); each split records the method it was prepared for."""
+    def prepare_own_data(raw_dataset: dict, params: dict[str, Any], own: dict[str, Any], seed: int
+                         ) -> tuple[dict, dict, dict, dict]:
+        merged = own_preparation(method, params, own, matches_trajectories) or params
+        train, val, test, transform = preprocess(raw_dataset, merged, seed)
+        log.info("%s distils and is evaluated on its own preparation: %s", method, describe_transform(transform))
+        return (*({**s, "prepared_for": method} for s in (train, val, test)), transform)
+
+    prepare_own_data.__name__ = f"prepare_{method}_data"
+    return prepare_own_data
+
+
+def describe_transform(transform: dict) -> str:
+    """`zca (eps 0.1)` or `normalize`: how the images were prepared, as evaluations and reports show it."""
+    return f"zca (eps {transform['eps']:g})" if transform["kind"] == "zca" else transform["kind"]

@@ -44,6 +44,14 @@ def _describe_counts(class_names: list[str], counts: list[int]) -> str:
     return f"{sum(counts)} (" + ", ".join(f"{name} {n}" for name, n in zip(class_names, counts)) + ")"
 
 
+def _current(ev: dict, real_test: dict) -> bool:
+    """Evaluated on the current splits and preparation, or, for a method with its own preparation
+    (`<method>.preprocess`), on the current splits under its transform (shown in the `recipe` column)."""
+    if ev.get("data_fingerprint") == real_test["data_fingerprint"]:
+        return True
+    return ev.get("prepared_for") is not None and ev.get("splits_fingerprint") == real_test.get("splits_fingerprint")
+
+
 def _difference(ev: dict, other: dict | None, key: str) -> dict | None:
     samples = [e.get("uncertainty", {}).get("samples", {}).get(key) for e in (ev, other or {})]
     return paired_difference(*samples) if all(samples) else None
@@ -61,7 +69,9 @@ def _recipe(ev: dict, shared: dict | None) -> str:
     else:
         diffs = [f"{k} {v}" for k, v in mine["network"].items() if theirs["network"].get(k) != v]
         diffs += [f"{k} {v}" for k, v in mine.items()
-                  if k not in ("network", "lr", "baseline_lr", "same_as_shared") and theirs.get(k) != v]
+                  if k not in ("network", "lr", "baseline_lr", "same_as_shared", "data") and theirs.get(k) != v]
+        if "data" in theirs and mine.get("data") != theirs["data"]:   # its own preparation (`<method>.preprocess`)
+            diffs.append(f"data {mine.get('data')} (shared: {theirs.get('data')})")
         if mine.get("baseline_lr") is not None and mine["baseline_lr"] != theirs.get("lr"):
             diffs.append(f"baseline_lr {mine['baseline_lr']}")
     if mine.get("lr") is not None:
@@ -102,8 +112,7 @@ def comparison_table(report: dict[str, Any], real_test: dict, *evaluations: dict
     if unknown:
         raise ConfigError(f"report.metrics: unknown {sorted(unknown)}; known: {SCALAR_METRICS + PER_CLASS_METRICS}")
     class_names = real_test["class_names"]
-    current = real_test["data_fingerprint"]
-    stale = [ev["name"] for ev in evaluations if ev.get("data_fingerprint") != current]
+    stale = [ev["name"] for ev in evaluations if not _current(ev, real_test)]
     if stale:  # e.g. `--pipelines mtt,report` after a run on other data: never mix them in silently
         log.warning("report: leaving out %s, evaluated on other data or config than the current splits", stale)
     current_evaluations = [ev for ev in evaluations if ev["name"] not in stale]
@@ -201,9 +210,10 @@ def _markdown(table: pd.DataFrame, caveats: list[Caveat], recommendation: str, r
 def _recipe_note(recipes: list[str]) -> str:
     if not recipes:
         return ""
-    return ("Evaluated with their own recipe (what differs from the shared `evaluation` block and `network`): "
-            + "; ".join(recipes) + ". Their `IOR` and `vs random_real` compare them with a random real subset "
-            "trained by the same recipe.\n\n")
+    return ("Evaluated with their own recipe (what differs from the shared `evaluation` block, `network` and data "
+            "preparation): " + "; ".join(recipes) + ". Their `IOR` and `vs random_real` compare them with a random "
+            "real subset trained by the same recipe, on the same preparation; their `HLR` and `vs full_data` use "
+            "the shared full-data networks.\n\n")
 
 
 def render_image_grid(synthetic_set: dict, data_transform: dict) -> Figure:

@@ -10,7 +10,7 @@ from ddforge.core.experts import calibration_sample, snapshot_network
 from ddforge.core.networks import ConvNet, NetworkSpec
 from ddforge.core.seeding import make_generator
 from ddforge.core.privacy import privacy_check, real_to_real_rmse_median
-from ddforge.core.transforms import invert_transform
+from ddforge.core.transforms import invert_transform, retransform
 from ddforge.core.visualise import pair_grid
 from ddforge.io.export import class_folders, image_partitions, to_uint8
 from ddforge.provenance_manifest import run_manifest
@@ -29,7 +29,8 @@ def _embed(net: ConvNet, images: torch.Tensor) -> torch.Tensor:
 def privacy_reference(real_train: dict, real_val: dict, data_transform: dict, expert_buffer: dict) -> dict:
     """What every method's privacy check compares against, computed once: the real training images
     in display space and in the feature space of the first expert's final snapshot (a trained
-    network's view of similarity), and the typical real-to-real distance."""
+    network's view of similarity), and the typical real-to-real distance. It keeps the shared transform:
+    a method with its own preparation is embedded after re-expressing its images in it."""
     first = expert_buffer[sorted(expert_buffer)[0]]()
     network, theta = first["meta"]["network"], first["trajectory"][-1]
     real_pixels = invert_transform(real_train["images"], data_transform).clamp(0, 1)
@@ -38,7 +39,7 @@ def privacy_reference(real_train: dict, real_val: dict, data_transform: dict, ex
                  "embedding_calibration": calibration_sample(real_train["images"], make_generator(0, "bn-calibration"))}
     return {
         "pixels": real_pixels, "features": _embed(_embedding_network(embedding), real_train["images"]),
-        "groups": real_train.get("groups"), **embedding,
+        "groups": real_train.get("groups"), "transform": data_transform, **embedding,
         "real_to_real_rmse_median": real_to_real_rmse_median(val_pixels, real_pixels) if len(val_pixels) else None,
     }
 
@@ -50,8 +51,9 @@ def check_privacy(synthetic_set: dict, evaluation: dict, privacy_reference: dict
     ref = privacy_reference
     syn_display = invert_transform(synthetic_set["images"], data_transform).clamp(0, 1)
     net = _embedding_network(ref)
+    syn_for_net = retransform(synthetic_set["images"].float(), data_transform, ref["transform"])
     report = privacy_check(
-        syn_display, ref["pixels"], _embed(net, synthetic_set["images"].float()), ref["features"],
+        syn_display, ref["pixels"], _embed(net, syn_for_net), ref["features"],
         pixel_rmse_threshold=privacy["pixel_rmse_threshold"],
         feature_cosine_threshold=privacy["feature_cosine_threshold"],
     )

@@ -1,10 +1,13 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
+from ddforge.pipelines.ingest.pipeline import has_own_preparation
+
 from .nodes import check_privacy, export_synthetic_set, privacy_reference
 
 
 def create_share_pipeline(methods: list[str]) -> Pipeline:
-    """`privacy_reference` once, then per method: `<m>.privacy_report`, `<m>.privacy_pairs`, the export."""
+    """`privacy_reference` once, then per method: `<m>.privacy_report`, `<m>.privacy_pairs`, the export (each
+    with the method's own `<m>.data_transform` when it has its own preparation)."""
     reference = Pipeline([
         node(privacy_reference, ["real_train", "real_val", "data_transform", "expert_buffer"], "privacy_reference",
              name="privacy_reference"),
@@ -20,7 +23,7 @@ def create_share_pipeline(methods: list[str]) -> Pipeline:
                          ["export_images", "export_tensors", "export_manifest"], name="export"),
                 ],
                 namespace=m,
-                inputs={"privacy_reference", "data_transform"},
+                inputs={"privacy_reference"} | (set() if has_own_preparation(m) else {"data_transform"}),
                 parameters={"params:privacy", "parameters"},
             )
             for m in methods
