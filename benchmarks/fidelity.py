@@ -310,7 +310,9 @@ def render_replicates(ipc: int, result: dict, full_acc: float) -> list[str]:
     for method in methods:
         accs = [accuracy(rep["evaluations"][method])[0] for rep in replicates.values()]
         mean, std = _mean_std(accs)
-        gain, gain_std = _mean_std([a - r for a, r in zip(accs, randoms)])
+        # each set against random real of its own recipe and preparation (DataDAM's is unwhitened)
+        gain, gain_std = _mean_std([a - same_recipe_random(rep["evaluations"][method], rep["evaluations"]["random_real"])
+                                    for a, rep in zip(accs, replicates.values())])
         lines.append(f"| {method} | " + " | ".join(f"{a:.2f}" for a in accs) +
                      f" | {mean:.2f} ± {std:.2f} | {gain:+.2f} ± {gain_std:.2f} |")
         if method in TRAJECTORY_METHODS and ipc != 1:

@@ -147,3 +147,17 @@ def test_replicates_are_judged_on_their_means_with_the_gain_paired_per_replicate
     assert fidelity.replicates_per_ipc(args) == {1: 1, 10: 3}
     with pytest.raises(SystemExit, match="50=2"):
         fidelity.replicates_per_ipc(fidelity.build_parser().parse_args(["--ipc", "1", "10", "--replicates", "50=2"]))
+
+
+def test_a_replicated_set_on_its_own_preparation_gains_over_its_own_random_real():
+    """DataDAM, unwhitened beside whitened trajectory methods, is compared per replicate with the random real
+    subset of its own preparation (`random_real_same_recipe`), not with the whitened shared one."""
+    results = _results({10: {**{m: 0.80 for m in fidelity.METHODS}, "random_real": 0.74, "full_data": 0.90}})
+    results[10]["evaluations"]["datadam"]["random_real_same_recipe"] = _evaluation(0.70)
+    replicate = _results({10: {"datadam": 0.78, "random_real": 0.72}})[10]
+    replicate["evaluations"]["datadam"]["random_real_same_recipe"] = _evaluation(0.71)
+    replicate["methods"] = {"datadam": replicate["methods"]["datadam"]}
+    results[10]["replicates"] = {"1": replicate}
+    block = fidelity.render("e", results, fidelity.DOC.parent / "figures" / "x.png")
+    # gains 80 - 70 = 10 and 78 - 71 = 7: 8.5 ± 2.12 (against the shared random real: 6 and 6)
+    assert "| datadam | 80.00 | 78.00 | 79.00 ± 1.41 | +8.50 ± 2.12 |" in block
