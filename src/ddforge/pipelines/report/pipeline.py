@@ -1,7 +1,6 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ddforge.methods.base import Method
-
 from ddforge.pipelines.ingest.pipeline import has_own_preparation
 
 from .nodes import comparison_table, render_image_grid
