@@ -1,10 +1,10 @@
 """`pipeline(template, namespace=method)`: parameters become `params:<method>.distill`; the shared
 real data, buffer, `trajectory_matching` block and runtime settings stay un-namespaced. A method with its
-own preparation (`ingest.pipeline.has_own_preparation`) reads its own `<method>.real_train`."""
+own preparation (`ingest.pipeline.shared_data`) reads its own `<method>.real_train`."""
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ddforge.methods.base import Method
-from ddforge.pipelines.ingest.pipeline import has_own_preparation
+from ddforge.pipelines.ingest.pipeline import shared_data
 
 from .nodes import loss_history, make_distill_node
 
@@ -22,10 +22,9 @@ def create_distill_pipeline(method: Method) -> Pipeline:
         node(loss_history, "synthetic_set", "loss_history", name="log_loss_history"),
     ])
     trajectory = method.matches_trajectories
-    real = set() if has_own_preparation(method.name) else {"real_train"}
     return pipeline(
         template,
         namespace=method.name,
-        inputs=real | ({"expert_buffer"} if trajectory else set()),
+        inputs=shared_data(method.name, {"real_train"}) | ({"expert_buffer"} if trajectory else set()),
         parameters=SHARED_PARAMS | ({"params:trajectory_matching"} if trajectory else set()),
     )

@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from ddforge.pipelines.ingest.pipeline import has_own_preparation
+from ddforge.pipelines.ingest.pipeline import shared_data
 
 from .nodes import evaluate_full_data, evaluate_random_real, evaluate_synthetic_set
 
@@ -31,6 +31,6 @@ def evaluate_method(method: str) -> Pipeline:
         [node(evaluate_synthetic_set, ["synthetic_set", "real_train", "real_val", "real_test", *COMMON, own,
                                        "params:replicate"], "evaluation", name="evaluate")],
         namespace=method,
-        inputs=set() if has_own_preparation(method) else REAL,
+        inputs=shared_data(method, REAL),
         parameters={*COMMON, own, "params:replicate"},
     )

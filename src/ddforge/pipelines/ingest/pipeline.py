@@ -23,8 +23,10 @@ def use_own_preparations(methods: set[str] | frozenset[str]) -> bool:
     return changed
 
 
-def has_own_preparation(method: str) -> bool:
-    return method in _own
+def shared_data(method: str, names: set[str]) -> set[str]:
+    """Which of the prepared datasets `names` a pipeline namespaced as `method` reads un-namespaced: all
+    of them, or none for a method with its own preparation (Kedro then reads `<method>.<name>`)."""
+    return set() if method in _own else set(names)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

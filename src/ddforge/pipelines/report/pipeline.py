@@ -1,7 +1,7 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ddforge.methods.base import Method
-from ddforge.pipelines.ingest.pipeline import has_own_preparation
+from ddforge.pipelines.ingest.pipeline import shared_data
 
 from .nodes import comparison_table, render_image_grid
 
@@ -14,7 +14,7 @@ def create_report_pipeline(methods: list[Method]) -> Pipeline:
         pipeline(
             [node(render_image_grid, ["synthetic_set", "data_transform"], "image_grid", name="image_grid")]
             + [node(render, "synthetic_set", output, name=output) for output, render in m.report_figures.items()],
-            namespace=m.name, inputs=set() if has_own_preparation(m.name) else {"data_transform"},
+            namespace=m.name, inputs=shared_data(m.name, {"data_transform"}),
         )
         for m in methods
     ]

@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from ddforge.pipelines.ingest.pipeline import has_own_preparation
+from ddforge.pipelines.ingest.pipeline import shared_data
 
 from .nodes import check_privacy, export_synthetic_set, privacy_reference
 
@@ -23,7 +23,7 @@ def create_share_pipeline(methods: list[str]) -> Pipeline:
                          ["export_images", "export_tensors", "export_manifest"], name="export"),
                 ],
                 namespace=m,
-                inputs={"privacy_reference"} | (set() if has_own_preparation(m) else {"data_transform"}),
+                inputs={"privacy_reference"} | shared_data(m, {"data_transform"}),
                 parameters={"params:privacy", "parameters"},
             )
             for m in methods
