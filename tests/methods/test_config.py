@@ -93,7 +93,7 @@ def test_paper_environments_resolve_each_methods_published_row(env, ipc):
     params = parameters(env, f"ipc={ipc}")
     assert params["ipc"] == ipc and params["network"]["width"] == 128
     assert params["preprocess"]["max_train_per_class"] is None
-    assert params["preprocess"]["zca"] is True   # every trajectory method's CIFAR-10 row whitens (§2.3-§4.3)
+    assert params["preprocess"]["zca"] is True   # the trajectory methods' CIFAR-10 rows whiten (§2.3-§4.3)
     assert params["datadam"]["preprocess"]["zca"] is False   # DataDAM's paper does not whiten (methods.md §1.3)
     cfgs = {name: resolved(params, name, [ipc] * 10) for name in METHODS}
     mtt_rows = {1: (50, 2, 100), 10: (30, 20, 100), 50: (30, 40, 1000)}       # methods.md §2.3, by hand
