@@ -55,6 +55,9 @@ FULL_DATA_ANCHOR = 93.5
 TRAJECTORY_SETTINGS = ("syn_steps", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn", "lr_update")
 # what a setting was before runs recorded it (a results.json from then lacks the key)
 BEFORE_RECORDED = {"lr_update": "log"}
+# a loss "has flattened" when its last fifth is within 2 % of the fifth before: the 1000-iteration IPC 10 runs
+# that levelled off changed -0.7 to +1.4 %, those still falling -3.8 to -14.8 % (docs/fidelity.md)
+FLAT_WITHIN = 0.02
 SETTINGS_SHOWN = {"datadam": ("lr_img", "batch_real", "power", "task_balance", "norm"),
                   "iadd": TRAJECTORY_SETTINGS + ("importance_granularity", "importance_normalise", "lr_importance")}
 
@@ -146,6 +149,21 @@ def flattening(loss: list[float]) -> float:
     n = max(1, len(loss) // 5)
     last, before = loss[-n:], loss[-2 * n : -n] or loss[:n]
     return (sum(last) / len(last)) / (sum(before) / len(before)) - 1
+
+
+def steepest_flattening(info: dict) -> float:
+    """`flattening` of a method's loss, or of the subset whose loss fell most (SeqMatch distils its
+    subsets one after another, each for the same number of iterations, into one history)."""
+    loss, stages = info["loss"], len(info.get("stages") or [None])
+    size = len(loss) // stages
+    return min(flattening(loss[k * size:(k + 1) * size]) for k in range(stages))
+
+
+def flat_target(label: str, change: float) -> str:
+    """The issue's "enough iterations that the loss curve has flattened": the last fifth's mean loss no
+    more than FLAT_WITHIN below the fifth before. A rise counts as flat: more iterations would not lower it."""
+    return (f"- {label}: loss {100 * change:+.1f} % over the last fifth (flat: ≥ {-100 * FLAT_WITHIN:.0f} %) → "
+            f"{'met' if change >= -FLAT_WITHIN else 'NOT met, still falling'}")
 
 
 def _plot_moving_mean(ax, values: list[float], label: str) -> None:
@@ -252,25 +270,24 @@ def render(env: str, results: dict[int, dict], figure: Path) -> str:
                 lines.append(f"- IPC 1, {method}: {acc:.2f} vs DSA's 70.6 → {'met' if acc > 70.6 else 'NOT met'}")
             elif method in TRAJECTORY_METHODS:
                 lines.append(ipc10_target(f"IPC {i}, {method}", acc - random_acc, acc / full_acc))
+        lines += [flat_target(f"IPC {i}, {method}", steepest_flattening(info))
+                  for method, info in results[i]["methods"].items()]
 
     for i in ipcs:
         if results[i].get("replicates"):
             lines += render_replicates(i, results[i], full_acc)
     lines += ["", "Iterations, distillation wall time and how flat the loss ended (change of the mean loss over "
-              "the last fifth of the iterations against the fifth before; SeqMatch: over its last subset):", "",
+              "the last fifth of the iterations against the fifth before; SeqMatch: its subset whose loss fell most):", "",
               "| IPC | method | iterations | distillation (s) | loss, last fifth vs previous | settings |",
               "|---|---|---|---|---|---|"]
     for i in ipcs:
         for method, info in results[i]["methods"].items():
-            loss = info["loss"]
-            if info.get("stages"):
-                loss = loss[-(len(loss) // len(info["stages"])):]
             cfg = info.get("config", {})
             cfg = {**BEFORE_RECORDED, **cfg} if cfg else {}
             shown = SETTINGS_SHOWN.get(method, TRAJECTORY_SETTINGS)
             settings = ", ".join(f"{k} {cfg[k]}" for k in shown if k in cfg)
             lines.append(f"| {i} | {method} | {len(info['loss'])} | {info['distill_seconds']} | "
-                         f"{100 * flattening(loss):+.1f} % | {settings} |")
+                         f"{100 * steepest_flattening(info):+.1f} % | {settings} |")
     lines += ["", "Wall time of each `kedro run`: " + ", ".join(
         f"IPC {i} {results[i]['wall_seconds'] / 60:.1f} min" for i in ipcs) + ".", "",
         f"![matching loss per iteration]({figure.relative_to(DOC.parent)})", "", END.format(env=env)]

@@ -34,6 +34,21 @@ def test_flattening_compares_the_last_fifth_with_the_fifth_before():
     assert fidelity.flattening([3, 3, 3, 3, 3, 3, 1, 1, 1, 1]) == pytest.approx(0.0)
 
 
+def test_a_subset_still_falling_is_not_hidden_by_a_flat_last_subset():
+    # SeqMatch's history: subset 1 falls by half over its last fifth, subset 2 is flat
+    falling, flat = [4.0] * 6 + [2.0] * 2 + [1.0] * 2, [1.0] * 10
+    assert fidelity.steepest_flattening({"loss": falling + flat, "stages": [{}, {}]}) == pytest.approx(-0.5)
+    assert fidelity.steepest_flattening({"loss": flat + falling, "stages": [{}, {}]}) == pytest.approx(-0.5)
+    assert fidelity.steepest_flattening({"loss": flat, "stages": None}) == pytest.approx(0.0)
+
+
+def test_a_loss_is_flat_within_two_percent_and_a_rise_counts_as_flat():
+    assert fidelity.flat_target("IPC 10, mtt", -0.007).endswith("(flat: ≥ -2 %) → met")
+    assert fidelity.flat_target("IPC 10, mtt", 0.038).endswith("→ met")
+    assert fidelity.flat_target("IPC 10, mtt", -0.038) == \
+        "- IPC 10, mtt: loss -3.8 % over the last fifth (flat: ≥ -2 %) → NOT met, still falling"
+
+
 def test_targets_ior_and_hlr_from_known_accuracies(tmp_path):
     methods = {"mtt": 0.84, "datm": 0.80, "seqmatch": 0.85, "iadd": 0.83, "datadam": 0.78}
     results = _results({1: {**{m: 0.71 for m in methods}, "datm": 0.70, "random_real": 0.50, "full_data": 0.90},
@@ -50,6 +65,9 @@ def test_targets_ior_and_hlr_from_known_accuracies(tmp_path):
     assert "- IPC 10, datm: +7.00 points over random real (≥ 10), 88.9 % of full data (≥ 90 %) → NOT met" in block
     assert "| datm | +20.00 | 20.00 | +7.00 | 30.00 |" in block     # IOR / HLR at IPC 1, then IPC 10
     assert "| 10 | mtt | 20 | 12.5 | -50.0 % |" in block
+    # every method's curve is judged, DataDAM's included, at each IPC: these fall by half over the last fifth
+    assert "- IPC 1, datadam: loss -50.0 % over the last fifth (flat: ≥ -2 %) → NOT met, still falling" in block
+    assert block.count("→ NOT met, still falling") == 2 * len(fidelity.METHODS)
     assert "| datadam | +21.00 | 19.00 | +8.00 | 12.00 |" in block     # 78 - 70 at IPC 10
 
 
