@@ -19,25 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from ddforge.core.uncertainty import paired_difference_interval
+from allocator_env import scripts_preload  # benchmarks/, this script's folder
+from ddforge.core.caveats import paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATIONS = Path("data/08_reporting/evaluation")
-TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 # `own`: the commit's scripts/run.sh choice (older commits have no scripts/allocator.sh: glibc)
-KEDRO_RUN = {
-    "own": "[ -f scripts/allocator.sh ] && source scripts/allocator.sh; exec .venv/bin/kedro run",
-    "tcmalloc": f"LD_PRELOAD={TCMALLOC} exec .venv/bin/kedro run",
-    "glibc": "exec .venv/bin/kedro run",
-}
+ALLOCATORS = ("own", "tcmalloc", "glibc")
+OWN_ALLOCATOR = "[ -f scripts/allocator.sh ] && source scripts/allocator.sh; "
 
 
 def run_order(rounds: int) -> list[int]:
@@ -59,10 +53,13 @@ def default_run(clone: Path, allocator: str, log: Path) -> dict:
     subprocess.run(["git", "clean", "-xdfq", "-e", ".venv", "-e", "*.egg-info"], cwd=clone, check=True)
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     env.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="true")
+    if allocator == "tcmalloc":
+        env.update(scripts_preload(force_tcmalloc=True))
+    command = (OWN_ALLOCATOR if allocator == "own" else "") + "exec .venv/bin/kedro run"
     with tempfile.TemporaryDirectory() as cache, log.open("w") as out:
         env["TORCHINDUCTOR_CACHE_DIR"] = cache
         start = time.perf_counter()
-        proc = subprocess.Popen(["bash", "-c", KEDRO_RUN[allocator]], cwd=clone, env=env, stdout=out,
+        proc = subprocess.Popen(["bash", "-c", command], cwd=clone, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -72,27 +69,30 @@ def default_run(clone: Path, allocator: str, log: Path) -> dict:
     return {"seconds": seconds, "peak_rss_gib": usage.ru_maxrss / 2**20, "evaluations": evaluations}
 
 
-def test_accuracy(ev: dict) -> list[float]:
-    """Final test accuracy (%) of each evaluation network."""
-    return [100 * m["accuracy"] for m in ev["final"]["test"]["models"]]
+def network_accuracies(ev: dict) -> list[float]:
+    """Final test accuracy of each evaluation network."""
+    return [m["accuracy"] for m in ev["final"]["test"]["models"]]
 
 
 def compare_accuracy(base: dict, head: dict) -> dict[str, dict]:
-    """Per set both commits evaluated: mean ± std over networks, and head - base paired over the
-    stored bootstrap replicates (in points)."""
-    out = {}
-    for name in sorted(base.keys() & head.keys()):
-        a, b = test_accuracy(base[name]), test_accuracy(head[name])
-        samples = [torch.tensor(ev["uncertainty"]["samples"]["accuracy"]) * 100 for ev in (head[name], base[name])]
-        out[name] = {"base": (statistics.mean(a), statistics.pstdev(a)), "head": (statistics.mean(b), statistics.pstdev(b)),
-                     "paired": paired_difference_interval(*samples)}
-    return out
+    """Per set both commits evaluated: mean ± std over networks (as the evaluation stored them), and
+    head - base paired over the stored bootstrap replicates; in points."""
+    def mean_std(ev: dict) -> tuple[float, float]:
+        accuracy = ev["final"]["test"]["accuracy"]
+        return 100 * accuracy["mean"], 100 * accuracy["std"]
+
+    def replicates(ev: dict) -> list[float]:
+        return [100 * v for v in ev["uncertainty"]["samples"]["accuracy"]]
+
+    return {name: {"base": mean_std(base[name]), "head": mean_std(head[name]),
+                   "paired": paired_difference(replicates(head[name]), replicates(base[name]))}
+            for name in sorted(base.keys() & head.keys())}
 
 
 def repeatable(runs: list[dict]) -> bool:
     """Do a commit's runs give the same accuracy for every set, to the last digit?"""
-    first = {k: test_accuracy(v) for k, v in runs[0]["evaluations"].items()}
-    return all({k: test_accuracy(v) for k, v in r["evaluations"].items()} == first for r in runs[1:])
+    first = {k: network_accuracies(v) for k, v in runs[0]["evaluations"].items()}
+    return all({k: network_accuracies(v) for k, v in r["evaluations"].items()} == first for r in runs[1:])
 
 
 def main() -> None:
@@ -100,7 +100,7 @@ def main() -> None:
     p.add_argument("--base", required=True, help="the commit to compare against")
     p.add_argument("--head", default="HEAD")
     p.add_argument("--rounds", type=int, default=2, help="runs of each commit")
-    p.add_argument("--allocator", choices=sorted(KEDRO_RUN), default="own")
+    p.add_argument("--allocator", choices=ALLOCATORS, default="own")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ddforge_default_run")
     p.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = p.parse_args()

@@ -1,18 +1,25 @@
 """The default-run comparison's own arithmetic (benchmarks/default_run.py): run order, the accuracy
 table and its paired differences, checked against hand-written numbers; the runs are the script's job."""
 import importlib.util
+import statistics
+import sys
 from pathlib import Path
 
 import pytest
 
-_path = Path(__file__).resolve().parents[1] / "benchmarks" / "default_run.py"
-_spec = importlib.util.spec_from_file_location("default_run", _path)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # as when run as a script: its folder first, for its sibling allocator_env
+    sys.path.insert(0, str(BENCHMARKS))
+_spec = importlib.util.spec_from_file_location("default_run", BENCHMARKS / "default_run.py")
 default_run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(default_run)
 
 
 def _evaluation(network_accuracies: list[float], samples: list[float]) -> dict:
-    return {"final": {"test": {"models": [{"accuracy": a} for a in network_accuracies]}},
+    """As an evaluation stores it: each network's accuracy, their mean and (population) std, and the
+    bootstrap replicates."""
+    accuracy = {"mean": statistics.mean(network_accuracies), "std": statistics.pstdev(network_accuracies)}
+    return {"final": {"test": {"accuracy": accuracy, "models": [{"accuracy": a} for a in network_accuracies]}},
             "uncertainty": {"samples": {"accuracy": samples}}}
 
 
