@@ -1,12 +1,8 @@
 """The benchmark's yardsticks: the FLOPs its fractions of the matmul peak are computed from."""
-import importlib.util
-from pathlib import Path
-
 from ddforge.core.networks import NetworkSpec
+from tests.benchmark_script import load_benchmark
 
-_spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = load_benchmark("bench")
 
 
 def test_training_flops_per_image_equal_a_hand_count():

@@ -1,18 +1,12 @@
 """The default-run comparison's own arithmetic (benchmarks/default_run.py): run order, the accuracy
 table and its paired differences, checked against hand-written numbers; the runs are the script's job."""
-import importlib.util
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:  # as when run as a script: its folder first, for its sibling allocator_env
-    sys.path.insert(0, str(BENCHMARKS))
-_spec = importlib.util.spec_from_file_location("default_run", BENCHMARKS / "default_run.py")
-default_run = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(default_run)
+from tests.benchmark_script import load_benchmark
+
+default_run = load_benchmark("default_run")
 
 
 def _evaluation(network_accuracies: list[float], samples: list[float]) -> dict:

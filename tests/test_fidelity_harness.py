@@ -1,17 +1,10 @@
 """The fidelity harness's own arithmetic: targets, DD-Ranking figures and the flatness of a loss curve,
 checked against hand-written numbers (the runs themselves are the harness's job, not a unit test's)."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:  # as when run as a script: its folder first, for its sibling allocator_env
-    sys.path.insert(0, str(BENCHMARKS))
-_spec = importlib.util.spec_from_file_location("fidelity", BENCHMARKS / "fidelity.py")
-fidelity = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fidelity)
+from tests.benchmark_script import load_benchmark
+
+fidelity = load_benchmark("fidelity")
 
 
 def _evaluation(mean: float, std: float = 0.01, models: int = 5, **extra) -> dict:
