@@ -186,8 +186,9 @@ def peak_memory_bytes(device: torch.device) -> int:
     return _proc_status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def distill_once(args: argparse.Namespace) -> dict:
-    """One method, one config, in this process: seconds per iteration and peak memory growth."""
+def distill_setup(args: argparse.Namespace) -> tuple[DistillContext, dict]:
+    """Random data, random expert trajectories and the method's parameters for `args` (pixel values
+    do not change a step's cost)."""
     device = torch.device(args.device)
     spec = NetworkSpec(args.channels, args.classes, (args.size, args.size), width=args.width, depth=args.depth)
     x, y = fake_data(spec, args.classes * max(args.ipc, 20), device)
@@ -203,6 +204,13 @@ def distill_once(args: argparse.Namespace) -> dict:
         params.update(lr_img=1.0, batch_real=64)
     if args.method == "seqmatch":
         params.update(num_subsets=1)  # the matching step itself; conditioned experts are expert training
+    return ctx, params
+
+
+def distill_once(args: argparse.Namespace) -> dict:
+    """One method, one config, in this process: seconds per iteration and peak memory growth."""
+    device = torch.device(args.device)
+    ctx, params = distill_setup(args)
     sync(device)
     baseline = reset_peak_memory(device)  # data and model set up, no distillation yet
     one_iteration = resolve_config(args.method, {**params, "iterations": 1})

@@ -15,28 +15,24 @@ convolution would leave as it is.
     python benchmarks/tier_floor.py                      # the tier's sizes from conf/fidelity_cpu
     python benchmarks/tier_floor.py --iterations 400     # what a shorter run would need
 
-Each method is timed in a fresh process (benchmarks/bench.py --child distill) on random data.
+Each method is timed in a fresh process (benchmarks/bench.py --child distill) on random data; the
+profile runs the same MTT step in this process.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-BENCHMARKS = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCHMARKS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import env_defaults, fake_data, matmul_peak  # noqa: E402
+from bench import distill_setup, env_defaults, matmul_peak, run_child  # noqa: E402
 
-from ddforge.core.augment import DSAConfig  # noqa: E402
-from ddforge.core.flat import FlatLayout, flatten_parameters  # noqa: E402
-from ddforge.core.matching import normalised_distance, sample_schedule, unroll_student  # noqa: E402
-from ddforge.core.networks import NetworkSpec, build_network  # noqa: E402
+from ddforge.methods.registry import distill, resolve_config  # noqa: E402
 
 # (method, IPC of the student's batch); SeqMatch twice, its two subsets
 STEPS = (("mtt", 10), ("datm", 10), ("iadd", 10), ("seqmatch", 5), ("seqmatch", 10))
@@ -45,14 +41,10 @@ STEPS = (("mtt", 10), ("datm", 10), ("iadd", 10), ("seqmatch", 5), ("seqmatch", 
 REST_MINUTES = 133.2 - (624.4 + 630.4 + 650.9 + 1044.5) / 60
 
 
-def time_step(method: str, ipc: int, sizes: dict, iterations: int) -> dict:
-    """One method's seconds and FLOPs per iteration, in its own process."""
-    cmd = [sys.executable, str(BENCHMARKS / "bench.py"), "--child", "distill", "--method", method,
-           "--ipc", str(ipc), "--iterations", str(iterations), "--flops", "1", "--device", "cpu"]
-    for key in ("width", "depth", "size", "channels", "syn_steps"):
-        cmd += [f"--{key.replace('_', '-')}", str(sizes[key])]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def step_args(method: str, ipc: int, sizes: dict, iterations: int) -> argparse.Namespace:
+    """benchmarks/bench.py's arguments for `iterations` of one method's step at the tier's sizes."""
+    return argparse.Namespace(**{**sizes, "method": method, "ipc": ipc, "iterations": iterations, "classes": 10,
+                                 "inner_loop": "unrolled", "device": "cpu", "flops": 1})
 
 
 def is_dense_op(name: str) -> bool:
@@ -65,27 +57,14 @@ def dense_share(self_seconds: dict[str, float]) -> float:
     return sum(t for name, t in self_seconds.items() if is_dense_op(name)) / sum(self_seconds.values())
 
 
-def profile_mtt_step(sizes: dict, ipc: int = 10, classes: int = 10) -> dict[str, float]:
-    """Self CPU seconds per op of one unrolled MTT iteration (the matching core, random data), after
-    one unprofiled iteration."""
-    spec = NetworkSpec(sizes["channels"], classes, (sizes["size"], sizes["size"]), width=sizes["width"],
-                       depth=sizes["depth"])
-    net = build_network(spec, 0)
-    layout, start = FlatLayout.of(net), flatten_parameters(net)
-    target = start + 0.01 * torch.randn(start.shape, generator=torch.Generator().manual_seed(1))
-    images, labels = fake_data(spec, classes * ipc, torch.device("cpu"))
-    images.requires_grad_(True)
-    lr = torch.tensor(0.01, requires_grad=True)
-
-    def iteration() -> None:
-        schedule = sample_schedule(images.shape[0], tuple(images.shape[2:]), sizes["syn_steps"], images.shape[0],
-                                   torch.Generator().manual_seed(2), DSAConfig())
-        end = unroll_student(net, layout, start, images, labels, lr, schedule)
-        normalised_distance(end, start, target).backward()
-
-    iteration()
+def profile_step(args: argparse.Namespace) -> dict[str, float]:
+    """Self CPU seconds per op of one iteration of the step bench.py times for `args`, after one
+    unprofiled iteration."""
+    ctx, params = distill_setup(args)
+    one_iteration = resolve_config(args.method, {**params, "iterations": 1})
+    distill(args.method, one_iteration, ctx, run_key="warm", checkpoint_path=None)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        iteration()
+        distill(args.method, one_iteration, ctx, run_key="profile", checkpoint_path=None)
     return {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages() if e.self_cpu_time_total > 0}
 
 
@@ -125,17 +104,18 @@ def main() -> None:
     peak = matmul_peak(torch.device("cpu"))
     rows = []
     for method, ipc in STEPS:
-        row = time_step(method, ipc, sizes, args.timing_iterations)
+        row = run_child(step_args(method, ipc, sizes, args.timing_iterations), "distill")
         row["fraction_of_matmul_peak"] = row["flops_per_iteration"] / row["seconds_per_iteration"] / peak
         rows.append(row)
         print(f"[tier_floor] {method} IPC {ipc}: {row['seconds_per_iteration']:.2f} s/iteration, "
               f"{row['flops_per_iteration'] / 1e9:.1f} GFLOP, {row['fraction_of_matmul_peak']:.0%} of matmul peak",
               file=sys.stderr)
-    self_seconds = profile_mtt_step(sizes)
+    self_seconds = profile_step(step_args("mtt", 10, sizes, 1))
     mtt = next(r for r in rows if r["method"] == "mtt")
     share = dense_share(self_seconds)
     floor = tier_floor(rows, args.iterations, args.rest_minutes, args.budget_minutes, peak)
-    profiled = {"profiled_seconds": sum(self_seconds.values()), "dense_share": share, "other_seconds_per_iteration": (1 - share) * mtt["seconds_per_iteration"],
+    profiled = {"profiled_seconds": sum(self_seconds.values()), "dense_share": share,
+                "other_seconds_per_iteration": (1 - share) * mtt["seconds_per_iteration"],
                 "seconds_per_iteration_that_fits": mtt["seconds_per_iteration"] / floor["speedup_needed"],
                 "slowest_other_ops": dict(sorted(((n, t) for n, t in self_seconds.items() if not is_dense_op(n)),
                                                  key=lambda item: -item[1])[:8])}
